@@ -1,0 +1,62 @@
+"""Vectorized rollouts of deterministic policies, for one or many seeds at once."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import gymnasium as gym
+import numpy as np
+
+from hybridrl.envs.scores import normalized_score
+
+
+@dataclasses.dataclass
+class EvalResult:
+    returns: np.ndarray  # (num_policies, episodes)
+    lengths: np.ndarray  # (num_policies, episodes)
+    normalized: np.ndarray | None  # (num_policies, episodes), None without reference scores
+
+
+def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    try:
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
+    except gym.error.Error as exc:
+        raise ValueError(f"cannot make environment '{env_id}': {exc}") from exc
+
+
+def evaluate_policy(
+    env_id: str,
+    policy: Callable[[np.ndarray], np.ndarray],
+    num_policies: int,
+    episodes: int,
+    seed: int,
+    ref: tuple[float, float] | None = None,
+    envs: gym.vector.VectorEnv | None = None,
+) -> EvalResult:
+    """Run ``episodes`` episodes for each of ``num_policies`` policies in one vector env.
+
+    ``policy`` maps observations of shape (num_policies, episodes, obs_dim) to
+    actions of shape (num_policies, episodes, act_dim) in the env's own units.
+    Episode i of every policy starts from the same seed (``seed + i``), so the
+    policies are compared on the same initial states.
+    """
+    n = num_policies * episodes
+    own_envs = envs is None
+    envs = envs or make_vector_env(env_id, n)
+    try:
+        obs, _ = envs.reset(seed=[seed + i % episodes for i in range(n)])
+        returns = np.zeros(n)
+        lengths = np.zeros(n, dtype=np.int64)
+        running = np.ones(n, dtype=bool)
+        while running.any():
+            actions = policy(obs.reshape(num_policies, episodes, -1)).reshape(n, -1)
+            obs, reward, terminated, truncated, _ = envs.step(np.asarray(actions))
+            returns += np.where(running, reward, 0.0)
+            lengths += running
+            running &= ~(terminated | truncated)
+    finally:
+        if own_envs:
+            envs.close()
+    returns, lengths = returns.reshape(num_policies, episodes), lengths.reshape(num_policies, episodes)
+    return EvalResult(returns, lengths, None if ref is None else normalized_score(returns, ref))

@@ -1,0 +1,113 @@
+"""Multi-layer perceptrons, value and policy heads, and vmapped ensembles."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+Initializer = Callable
+
+
+def torch_linear_init() -> Initializer:
+    """PyTorch's default ``nn.Linear`` weight init: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    return nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def orthogonal_init(scale: float = 2.0**0.5) -> Initializer:
+    return nn.initializers.orthogonal(scale)
+
+
+class MLP(nn.Module):
+    """Dense layers with an activation between them; optional LayerNorm after each hidden Dense."""
+
+    hidden_dims: Sequence[int]
+    output_dim: int | None = None
+    layer_norm: bool = False
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+    output_kernel_init: Initializer | None = None
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        for width in self.hidden_dims:
+            x = nn.Dense(width, kernel_init=self.kernel_init)(x)
+            if self.layer_norm:
+                x = nn.LayerNorm()(x)
+            x = nn.relu(x)
+        if self.output_dim is not None:
+            x = nn.Dense(self.output_dim, kernel_init=self.output_kernel_init or self.kernel_init)(x)
+        return x
+
+
+class Critic(nn.Module):
+    """Q(s, a) -> scalar."""
+
+    hidden_dims: Sequence[int]
+    layer_norm: bool = False
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
+        x = jnp.concatenate([obs, action], axis=-1)
+        return MLP(self.hidden_dims, 1, self.layer_norm, self.kernel_init)(x)[..., 0]
+
+
+class ValueNet(nn.Module):
+    """V(s) -> scalar."""
+
+    hidden_dims: Sequence[int]
+    layer_norm: bool = False
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        return MLP(self.hidden_dims, 1, self.layer_norm, self.kernel_init)(obs)[..., 0]
+
+
+def Ensemble(module_cls: type[nn.Module], num: int) -> type[nn.Module]:
+    """``num`` independent copies of ``module_cls`` as one vmapped module.
+
+    Parameters get a leading axis of size ``num``; inputs are shared; outputs
+    get a leading axis of size ``num``.
+    """
+    return nn.vmap(
+        module_cls,
+        variable_axes={"params": 0},
+        split_rngs={"params": True},
+        in_axes=None,
+        out_axes=0,
+        axis_size=num,
+    )
+
+
+class DeterministicActor(nn.Module):
+    """a = tanh(MLP(s)), in [-1, 1]."""
+
+    hidden_dims: Sequence[int]
+    action_dim: int
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        return nn.tanh(MLP(self.hidden_dims, self.action_dim, kernel_init=self.kernel_init)(obs))
+
+
+class GaussianActor(nn.Module):
+    """Gaussian policy with mean tanh(MLP(s)) and a state-independent log-std (IQL's policy).
+
+    Returns (mean, log_std); the distribution itself is not squashed.
+    """
+
+    hidden_dims: Sequence[int]
+    action_dim: int
+    log_std_min: float = -5.0
+    log_std_max: float = 2.0
+    kernel_init: Initializer = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        mean = nn.tanh(MLP(self.hidden_dims, self.action_dim, kernel_init=self.kernel_init)(obs))
+        log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
+        log_std = jnp.clip(log_std, self.log_std_min, self.log_std_max)
+        return mean, jnp.broadcast_to(log_std, mean.shape)
