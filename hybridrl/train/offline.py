@@ -139,8 +139,10 @@ def train_offline(
 
     t0 = time.perf_counter()
     data = to_device(dataset, prep)
-    states, keys = init_states(agent, agent_config, spec, seeds)
     watch.add("io", time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    states, keys = init_states(agent, agent_config, spec, seeds)
+    watch.add("init", time.perf_counter() - t0)
 
     step = 0
     if resume:

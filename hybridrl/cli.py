@@ -1,0 +1,203 @@
+"""The `hybridrl` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline, imitation and hybrid RL on JAX.")
+data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect datasets.")
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _enable_compilation_cache() -> None:
+    """Reuse compiled programs across runs (JAX's persistent cache)."""
+    import jax
+
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR") or str(Path.home() / ".cache" / "hybridrl" / "jax")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code)
+
+
+def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """`--set key=value` pairs; values are parsed as JSON when they can be (numbers, true/false, lists)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            _fail(f"--set expects key=value, got '{pair}'")
+        key, raw = pair.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def _run_training(config, dataset, out: Path, resume: bool, progress: bool):
+    from hybridrl.data.dataset import DatasetError
+    from hybridrl.train.offline import RunError, train_offline
+
+    try:
+        return train_offline(config, dataset, out, resume=resume, progress=progress)
+    except (DatasetError, RunError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        err_console.print(f"\ninterrupted; the newest checkpoint in {out}/checkpoints is kept. "
+                          f"Continue with: hybridrl train --resume {out}")
+        raise typer.Exit(130)
+
+
+def _print_scores(result) -> None:
+    table = Table(title=f"{result.config.algo} after {result.step:,} steps")
+    table.add_column("seed", justify="right")
+    table.add_column("return", justify="right")
+    has_scores = result.final_scores is not None
+    if has_scores:
+        table.add_column("normalized score", justify="right")
+    for i, seed in enumerate(result.config.seed_list()):
+        row = [str(seed), f"{result.final_returns[i]:.1f}"]
+        if has_scores:
+            row.append(f"{result.final_scores[i]:.1f}")
+        table.add_row(*row)
+    mean_row = ["mean", f"{result.final_returns.mean():.1f}"]
+    if has_scores:
+        mean_row.append(f"{result.final_scores.mean():.1f}")
+    table.add_row(*mean_row, style="bold")
+    console.print(table)
+
+
+@app.command()
+def train(
+    algo: Optional[str] = typer.Argument(None, help="bc, td3_bc or iql (omit with --resume)"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Minari id or path to a Minari folder, .npz, .hdf5, .parquet or .csv"),
+    env: Optional[str] = typer.Option(None, "--env", help="Gymnasium id for evaluation, e.g. Hopper-v5 (default: the dataset's)"),
+    steps: int = typer.Option(100_000, "--steps", help="gradient updates per seed"),
+    seeds: int = typer.Option(1, "--seeds", help="independent seeds, trained together in one vmapped program"),
+    seed: int = typer.Option(0, "--seed", help="first seed"),
+    eval_every: int = typer.Option(5_000, "--eval-every"),
+    eval_episodes: int = typer.Option(10, "--eval-episodes"),
+    log_every: int = typer.Option(1_000, "--log-every"),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="default: every evaluation"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run folder (default: runs/ALGO-DATASET-TIME)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest checkpoint"),
+    overrides: list[str] = typer.Option([], "--set", help="agent setting, e.g. --set expectile=0.9 (repeatable)"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="for CSV/Parquet: JSON mapping of field to column"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Train an offline agent on a dataset; evaluate it in the environment."""
+    from hybridrl.agents import get_agent
+    from hybridrl.data import DatasetError, load_dataset
+    from hybridrl.train.offline import RunConfig, RunError, load_run_config
+
+    _enable_compilation_cache()
+    if resume is not None:
+        try:
+            config = load_run_config(resume)
+        except RunError as exc:
+            _fail(str(exc))
+        if algo is not None and algo != config.algo:
+            _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
+        out, source = resume, config.dataset
+    else:
+        if algo is None:
+            _fail("missing ALGO: choose bc, td3_bc or iql (or pass --resume RUN_DIR)")
+        if dataset is None:
+            _fail("missing --dataset: pass a Minari id or a path to a dataset file or folder")
+        try:
+            get_agent(algo)
+        except ValueError as exc:
+            _fail(str(exc))
+        source = dataset
+        name = Path(dataset).stem if Path(dataset).exists() else dataset.replace("/", "_")
+        out = out or Path("runs") / f"{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        config = RunConfig(algo=algo, dataset=str(dataset), env=env, steps=steps, seeds=seeds, seed=seed,
+                           eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,
+                           checkpoint_every=checkpoint_every, agent=_parse_overrides(overrides))
+    try:
+        column_map = json.loads(columns) if columns else None
+        ds = load_dataset(source, columns=column_map)
+    except json.JSONDecodeError as exc:
+        _fail(f"--columns is not valid JSON ({exc.msg}); example: --columns '{{\"observations\": \"obs_*\"}}'")
+    except DatasetError as exc:
+        _fail(str(exc))
+    result = _run_training(config, ds, out, resume is not None, progress)
+    if result.final_returns is not None:
+        _print_scores(result)
+    console.print(f"run saved in [bold]{out}[/]")
+
+
+@app.command()
+def demo(
+    out: Optional[Path] = typer.Option(None, "--out", help="run folder (default: runs/demo-TIME)"),
+    steps: int = typer.Option(3_000, "--steps", help="IQL updates per seed"),
+    seeds: int = typer.Option(3, "--seeds"),
+    transitions: int = typer.Option(50_000, "--transitions", help="size of the generated dataset"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Generate a small dataset, train IQL offline on several seeds, evaluate, and print the scores."""
+    from hybridrl.data import save_minari
+    from hybridrl.data.generate import PENDULUM_ENV, scripted_pendulum
+    from hybridrl.train.offline import RunConfig
+
+    _enable_compilation_cache()
+    out = out or Path("runs") / f"demo-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and any(out.iterdir()):
+        _fail(f"{out} already exists and is not empty; choose another --out")
+    with console.status(f"generating {transitions:,} transitions on {PENDULUM_ENV} with a scripted controller..."):
+        ds = scripted_pendulum(transitions, seed=0)
+        data_path = save_minari(ds, "hybridrl/invertedpendulum-scripted-v0", root=out / "datasets")
+    console.print(f"dataset: {ds.num_episodes} episodes, {len(ds):,} transitions, mean return "
+                  f"{ds.episode_returns.mean():.1f} (random {ds.ref_min_score:.1f}, expert {ds.ref_max_score:.0f}), saved in {data_path}")
+    config = RunConfig(algo="iql", dataset=str(data_path), env=PENDULUM_ENV, steps=steps, seeds=seeds,
+                       eval_every=max(steps // 3, 1), log_every=max(steps // 30, 1))
+    run_dir = out / "iql"
+    result = _run_training(config, ds, run_dir, False, progress)
+    _print_scores(result)
+    console.print(f"mean normalized score over {seeds} seeds: [bold]{result.final_scores.mean():.1f}[/]")
+    console.print(f"run saved in [bold]{run_dir}[/]; dataset in [bold]{data_path}[/]")
+
+
+@data_app.command("info")
+def data_info(
+    source: str = typer.Argument(..., help="Minari id or path to a dataset"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="for CSV/Parquet: JSON mapping of field to column"),
+    as_json: bool = typer.Option(False, "--json", help="print the statistics as JSON"),
+) -> None:
+    """Episodes, transitions, return statistics, observation and action ranges."""
+    from hybridrl.data import DatasetError, load_dataset
+    from hybridrl.data.info import format_info
+
+    try:
+        ds = load_dataset(source, columns=json.loads(columns) if columns else None)
+    except json.JSONDecodeError as exc:
+        _fail(f"--columns is not valid JSON ({exc.msg})")
+    except DatasetError as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(ds.stats()))
+    else:
+        console.print(format_info(ds))
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

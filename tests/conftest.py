@@ -1,0 +1,23 @@
+"""Shared fixtures. JAX runs on the CPU with its persistent compilation cache on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+_CACHE = Path(__file__).resolve().parents[1] / ".jax_cache"
+jax.config.update("jax_compilation_cache_dir", str(_CACHE))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+@pytest.fixture(scope="session")
+def pendulum_data():
+    """20k transitions of the scripted InvertedPendulum-v5 controller with per-episode noise."""
+    from hybridrl.data.generate import scripted_pendulum
+
+    return scripted_pendulum(20_000, seed=0)
