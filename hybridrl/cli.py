@@ -94,6 +94,7 @@ def train(
     eval_episodes: int = typer.Option(10, "--eval-episodes"),
     log_every: int = typer.Option(1_000, "--log-every"),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="default: every evaluation"),
+    keep_checkpoints: int = typer.Option(3, "--keep-checkpoints", help="newest checkpoints kept on disk"),
     out: Optional[Path] = typer.Option(None, "--out", help="run folder (default: runs/ALGO-DATASET-TIME)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest checkpoint"),
     overrides: list[str] = typer.Option([], "--set", help="agent setting, e.g. --set expectile=0.9 (repeatable)"),
@@ -128,7 +129,7 @@ def train(
         out = out or Path("runs") / f"{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         config = RunConfig(algo=algo, dataset=str(dataset), env=env, steps=steps, seeds=seeds, seed=seed,
                            eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,
-                           checkpoint_every=checkpoint_every, agent=_parse_overrides(overrides))
+                           checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides))
     try:
         column_map = json.loads(columns) if columns else None
         ds = load_dataset(source, columns=column_map)

@@ -16,11 +16,11 @@ from hybridrl.agents import Spec, get_agent
 from hybridrl.agents.base import config_from_dict
 from hybridrl.data.dataset import Dataset
 from hybridrl.data.sampler import Preprocessing, make_preprocessing, to_device
-from hybridrl.data.transforms import unscale_actions
 from hybridrl.envs.scores import reference_scores
+from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
-from hybridrl.train.core import init_states, make_act, make_train_chunk
+from hybridrl.train.core import init_states, make_train_chunk
 from hybridrl.train.run_dir import append_jsonl, read_json, read_jsonl, run_metadata, truncate_jsonl, write_json
 
 
@@ -118,9 +118,10 @@ def train_offline(
     agent = get_agent(config.algo)
     agent_config = resolve_agent_config(config)
     env_id = config.env or dataset.env_id
+    config = dataclasses.replace(config, env=env_id)
     action_low, action_high = _env_action_bounds(env_id) if env_id else (dataset.action_low, dataset.action_high)
     if env_id and dataset.act_dim != action_low.shape[0]:
-        raise RunError(f"dataset actions have {dataset.act_dim} dimensions but {env_id} expects {action_low.shape[0]}; pass the matching --env")
+        raise RunError(f"dataset actions have dimension {dataset.act_dim} but {env_id} expects {action_low.shape[0]}; pass the matching --env")
     if action_low is not None:
         from hybridrl.data.validate import validate
 
@@ -159,12 +160,8 @@ def train_offline(
         _start_run_dir(out, config, agent_config, prep, ref, dataset)
 
     train_fns: dict[int, Callable] = {}
-    act_fn = make_act(agent)
+    policy = Policy(agent, states, prep, seeds, env_id, ref)
     envs = make_vector_env(env_id, len(seeds) * config.eval_episodes) if env_id else None
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        actions = np.asarray(act_fn(states, prep.observations(obs)))
-        return unscale_actions(actions, prep.action_low, prep.action_high)
 
     last_eval: dict[str, np.ndarray] | None = None
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -196,6 +193,7 @@ def train_offline(
                         for i, s in enumerate(seeds)])
                 if envs is not None and (step % config.eval_every == 0 or step == config.steps):
                     t0 = time.perf_counter()
+                    policy.states = states
                     result = evaluate_policy(env_id, policy, len(seeds), config.eval_episodes,
                                              seed=config.seed + 10_000, ref=ref, envs=envs)
                     watch.add("evaluate", time.perf_counter() - t0)

@@ -1,0 +1,155 @@
+"""The command line: data info, train (with bad input), kill and resume, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hybridrl.cli import app
+from hybridrl.data import save_npz
+
+runner = CliRunner()
+SMALL = ["--set", "hidden_dims=[32,32]"]
+
+
+@pytest.fixture(scope="module")
+def npz_path(tmp_path_factory, pendulum_data):
+    return save_npz(pendulum_data, tmp_path_factory.mktemp("data") / "pendulum.npz")
+
+
+def _cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    env["JAX_COMPILATION_CACHE_DIR"] = str(Path(__file__).resolve().parents[1] / ".jax_cache")
+    return env
+
+
+def test_data_info(npz_path, pendulum_data):
+    result = runner.invoke(app, ["data", "info", str(npz_path), "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.output)
+    assert stats["transitions"] == 20_000
+    assert stats["episodes"] == pendulum_data.num_episodes
+    assert stats["return"]["max"] == pytest.approx(1000.0)
+    table = runner.invoke(app, ["data", "info", str(npz_path)])
+    assert table.exit_code == 0 and "episodes" in table.output.lower()
+
+
+def test_data_info_missing_file(tmp_path):
+    result = runner.invoke(app, ["data", "info", str(tmp_path / "nope.npz")])
+    assert result.exit_code == 2
+    assert "nope.npz" in result.output and "no such file" in result.output.lower()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "ppo", "--dataset", "x.npz"], "unknown algorithm 'ppo'; choose one of: bc, iql, td3_bc"),
+        (["train", "bc"], "missing --dataset"),
+        (["train", "bc", "--dataset", "DATA", "--steps", "0"], "--steps must be at least 1, got 0"),
+        (["train", "bc", "--dataset", "DATA", "--set", "learning_rat=1"], "unknown config key(s) ['learning_rat'] for bc"),
+        (["train", "bc", "--dataset", "DATA", "--set", "oops"], "--set expects key=value, got 'oops'"),
+        (["train", "bc", "--dataset", "DATA", "--env", "NoSuchEnv-v0"], "cannot make environment 'NoSuchEnv-v0'"),
+        (["train", "bc", "--dataset", "DATA", "--env", "Hopper-v5"], "dataset actions have dimension 1 but Hopper-v5 expects 3"),
+    ],
+)
+def test_train_bad_input_fails_cleanly(args, message, npz_path, tmp_path):
+    out = tmp_path / "run"
+    args = [str(npz_path) if a == "DATA" else a for a in args]
+    result = runner.invoke(app, [*args, "--out", str(out), "--no-progress"])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
+    assert not out.exists()  # nothing half-written
+
+
+def test_train_refuses_nan_dataset(tmp_path, pendulum_data):
+    rewards = pendulum_data.rewards.copy()
+    rewards[7] = np.nan
+    path = tmp_path / "bad.npz"
+    np.savez(path, observations=pendulum_data.observations, actions=pendulum_data.actions, rewards=rewards,
+             terminals=pendulum_data.terminals, timeouts=pendulum_data.timeouts)
+    result = runner.invoke(app, ["train", "bc", "--dataset", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "field 'rewards'" in result.output and "NaN" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_writes_run_folder(npz_path, tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "bc", "--dataset", str(npz_path), "--env", "InvertedPendulum-v5",
+                                 "--steps", "200", "--seeds", "2", "--eval-every", "100", "--eval-episodes", "2",
+                                 "--log-every", "50", "--out", str(out), "--no-progress", *SMALL])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} >= {"config.json", "meta.json", "preprocessing.json", "metrics.jsonl",
+                                               "eval.jsonl", "summary.json", "checkpoints"}
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["seed"]) for r in metrics] == [(s, seed) for s in (50, 100, 150, 200) for seed in (0, 1)]
+    evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["seed"]) for r in evals] == [(100, 0), (100, 1), (200, 0), (200, 1)]
+    assert all(len(r["returns"]) == 2 and "normalized_score" in r for r in evals)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["packages"]["jax"] and "commit" in meta["git"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["agent"]["hidden_dims"] == [32, 32] and config["run"]["seeds"] == 2
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000000100.msgpack", "step_000000200.msgpack"]
+
+
+def _start_training(npz_path: Path, out: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "hybridrl.cli", "train", "td3_bc", "--dataset", str(npz_path),
+           "--env", "InvertedPendulum-v5", "--steps", "3000", "--seeds", "2", "--eval-every", "1000",
+           "--eval-episodes", "1", "--log-every", "100", "--checkpoint-every", "100", "--keep-checkpoints", "100",
+           "--out", str(out), "--no-progress", *SMALL]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env())
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, out: Path, name: str, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while not (out / "checkpoints" / name).exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "training did not reach its first checkpoints in time"
+        time.sleep(0.01)
+
+
+def test_killed_run_resumes_from_last_checkpoint(npz_path, tmp_path):
+    out = tmp_path / "run"
+    proc = _start_training(npz_path, out)
+    _wait_for_checkpoint(proc, out, "step_000000500.msgpack")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    steps_done = max(int(p.stem.split("_")[1]) for p in (out / "checkpoints").glob("step_*.msgpack"))
+    assert 500 <= steps_done < 3000, "the run finished before it could be killed; make it longer"
+    assert not (out / "summary.json").exists()
+
+    result = runner.invoke(app, ["train", "--resume", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["seed"]) for r in metrics] == [(s, seed) for s in range(100, 3001, 100) for seed in (0, 1)]
+    evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in evals] == [1000, 1000, 2000, 2000, 3000, 3000]
+    assert json.loads((out / "summary.json").read_text())["step"] == 3000
+
+
+def test_ctrl_c_keeps_checkpoint_and_says_how_to_resume(npz_path, tmp_path):
+    out = tmp_path / "run"
+    proc = _start_training(npz_path, out)
+    _wait_for_checkpoint(proc, out, "step_000000100.msgpack")
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert f"Continue with: hybridrl train --resume {out}" in " ".join(stderr.split())
+    assert not list((out / "checkpoints").glob(".*tmp*"))  # no half-written checkpoint left behind
+
+
+def test_resume_rejects_folder_without_run(tmp_path):
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not a run folder (no config.json)" in result.output
