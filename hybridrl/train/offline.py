@@ -128,6 +128,10 @@ def train_offline(
         validate(dataset, config.dataset, action_low=action_low, action_high=action_high)
 
     if resume:
+        recorded = read_json(out / "config.json")["dataset"]
+        if (recorded["transitions"], recorded["episodes"]) != (len(dataset), dataset.num_episodes):
+            raise RunError(f"{out} was trained on {recorded['transitions']} transitions in {recorded['episodes']} episodes "
+                           f"but {config.dataset} now holds {len(dataset)} in {dataset.num_episodes}; resume with the same data")
         prep = Preprocessing.from_dict(read_json(out / "preprocessing.json"))
     else:
         prep = make_preprocessing(dataset, agent_config.normalize_observations, agent_config.reward_scaling,

@@ -49,3 +49,14 @@ def test_resume_continues_exactly(tmp_path, pendulum_data):
     a = checkpoint.latest(tmp_path / "straight" / "checkpoints")[1].read_bytes()
     b = checkpoint.latest(resumed_dir / "checkpoints")[1].read_bytes()
     assert a == b
+
+
+def test_resume_refuses_different_data(tmp_path, pendulum_data):
+    from hybridrl.train.offline import RunError
+
+    config = RunConfig(algo="bc", dataset="generated", env="InvertedPendulum-v5", steps=20, eval_every=10,
+                       eval_episodes=1, log_every=10, agent=SMALL)
+    train_offline(config, pendulum_data, tmp_path / "run", progress=False)
+    fewer = pendulum_data.select_episodes(np.arange(3))
+    with pytest.raises(RunError, match="was trained on 20000 transitions in .* episodes but generated now holds"):
+        train_offline(config, fewer, tmp_path / "run", resume=True, progress=False)
