@@ -134,3 +134,30 @@ def scripted_pendulum(transitions: int = 50_000, seed: int = 0, max_noise: float
     ds.metadata = {"recipe": "scripted linear controller, per-episode noise std ~ U[0, %g]" % max_noise,
                    "gain": PENDULUM_GAIN.tolist(), "seed": seed}
     return ds
+
+
+def toy_dataset(lengths: tuple[int, ...] = (2, 3, 4), terminal_ends: tuple[bool, ...] = (True, False, False),
+                obs_dim: int = 3, act_dim: int = 2, seed: int = 0, env_id: str | None = None) -> Dataset:
+    """A tiny random dataset with the given episode lengths, for tests and examples.
+
+    Episode i ends in a terminal if ``terminal_ends[i]``, else in a timeout;
+    next observations chain within episodes; actions lie in [-1, 1].
+    """
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "next", "act", "rew", "term", "tout")}
+    for length, terminal in zip(lengths, terminal_ends):
+        o = rng.normal(size=(length + 1, obs_dim)).astype(np.float32)
+        parts["obs"].append(o[:-1])
+        parts["next"].append(o[1:])
+        parts["act"].append(rng.uniform(-1, 1, size=(length, act_dim)).astype(np.float32))
+        parts["rew"].append(rng.normal(size=length).astype(np.float32))
+        end = np.zeros(length, dtype=bool)
+        end[-1] = True
+        parts["term"].append(end if terminal else np.zeros(length, dtype=bool))
+        parts["tout"].append(np.zeros(length, dtype=bool) if terminal else end)
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
+    return Dataset(
+        observations=cat["obs"], actions=cat["act"], rewards=cat["rew"], next_observations=cat["next"],
+        terminals=cat["term"], timeouts=cat["tout"], name="toy", env_id=env_id,
+        action_low=np.full(act_dim, -1.0, np.float32), action_high=np.full(act_dim, 1.0, np.float32),
+    )

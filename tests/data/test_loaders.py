@@ -23,6 +23,7 @@ from rich.console import Console
 from hybridrl.data import Dataset, DatasetError, load_dataset, save_minari, save_npz
 from hybridrl.data import loaders
 from hybridrl.data.dataset import FIELDS
+from hybridrl.data.generate import toy_dataset
 from hybridrl.data.info import format_info, info_json
 
 LENGTHS = (2, 3, 4)
@@ -31,33 +32,8 @@ ENDS_TERMINAL = (True, False, False)
 
 def make_dataset(obs_dim: int = 3, env_id: str | None = "Pendulum-v1") -> Dataset:
     """3 episodes of lengths 2, 3, 4; act_dim 2; ends: terminal, timeout, timeout; next_obs chained within episodes."""
-    rng = np.random.default_rng(1)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "next", "act", "rew", "term", "tout")}
-    for length, terminal in zip(LENGTHS, ENDS_TERMINAL):
-        o = rng.normal(size=(length + 1, obs_dim)).astype(np.float32)
-        parts["obs"].append(o[:-1])
-        parts["next"].append(o[1:])
-        parts["act"].append(rng.uniform(-1, 1, size=(length, 2)).astype(np.float32))
-        parts["rew"].append(rng.normal(size=length).astype(np.float32))
-        end = np.zeros(length, dtype=bool)
-        end[-1] = True
-        parts["term"].append(end if terminal else np.zeros(length, dtype=bool))
-        parts["tout"].append(np.zeros(length, dtype=bool) if terminal else end)
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
-    return Dataset(
-        observations=cat["obs"],
-        actions=cat["act"],
-        rewards=cat["rew"],
-        next_observations=cat["next"],
-        terminals=cat["term"],
-        timeouts=cat["tout"],
-        name="toy",
-        env_id=env_id,
-        action_low=np.full(2, -1.0, np.float32),
-        action_high=np.full(2, 1.0, np.float32),
-        ref_min_score=-5.0,
-        ref_max_score=10.0,
-    )
+    ds = toy_dataset(LENGTHS, ENDS_TERMINAL, obs_dim=obs_dim, seed=1, env_id=env_id)
+    return ds.replace(ref_min_score=-5.0, ref_max_score=10.0)
 
 
 def assert_same_arrays(got: Dataset, want: Dataset) -> None:

@@ -8,36 +8,14 @@ import numpy as np
 import pytest
 
 from hybridrl.data import Dataset, DatasetError, validate
+from hybridrl.data.generate import toy_dataset
 
 SRC = "data/foo.npz"
 
 
 def make_dataset() -> Dataset:
     """3 episodes of lengths 2, 3, 4; obs_dim 3, act_dim 2; ends: terminal, timeout, timeout."""
-    rng = np.random.default_rng(0)
-    lengths, ends_terminal = (2, 3, 4), (True, False, False)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "next", "act", "rew", "term", "tout")}
-    for length, terminal in zip(lengths, ends_terminal):
-        o = rng.normal(size=(length + 1, 3)).astype(np.float32)
-        parts["obs"].append(o[:-1])
-        parts["next"].append(o[1:])
-        parts["act"].append(rng.uniform(-1, 1, size=(length, 2)).astype(np.float32))
-        parts["rew"].append(rng.normal(size=length).astype(np.float32))
-        end = np.zeros(length, dtype=bool)
-        end[-1] = True
-        parts["term"].append(end if terminal else np.zeros(length, dtype=bool))
-        parts["tout"].append(np.zeros(length, dtype=bool) if terminal else end)
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
-    return Dataset(
-        observations=cat["obs"],
-        actions=cat["act"],
-        rewards=cat["rew"],
-        next_observations=cat["next"],
-        terminals=cat["term"],
-        timeouts=cat["tout"],
-        action_low=np.full(2, -1.0, np.float32),
-        action_high=np.full(2, 1.0, np.float32),
-    )
+    return toy_dataset((2, 3, 4), (True, False, False), seed=0).replace(name="dataset")
 
 
 def raises(message: str):
