@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import math
+
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 Initializer = Callable
 
@@ -15,8 +19,33 @@ def torch_linear_init() -> Initializer:
     return nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
 
 
+def _host_qr(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    q, r = np.linalg.qr(np.asarray(a, dtype=np.float64))
+    return q.astype(a.dtype), r.astype(a.dtype)
+
+
 def orthogonal_init(scale: float = 2.0**0.5) -> Initializer:
-    return nn.initializers.orthogonal(scale)
+    """A (semi-)orthogonal weight matrix times ``scale``, as ``flax.linen.initializers.orthogonal``.
+
+    The QR decomposition runs on the host through a callback. XLA's CPU QR kernel in jaxlib 0.10
+    can deadlock when several run inside one compiled program on a small thread pool, which is
+    what initialising an ensemble or several seeds at once produces.
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        tall = (max(rows, cols), min(rows, cols))
+        a = jax.random.normal(key, tall, jnp.float32)
+        q, r = jax.pure_callback(
+            _host_qr, (jax.ShapeDtypeStruct(tall, jnp.float32), jax.ShapeDtypeStruct(tall[1:] * 2, jnp.float32)),
+            a, vmap_method="sequential",
+        )
+        q = q * jnp.sign(jnp.diag(r))  # makes the distribution uniform (Haar) over orthogonal matrices
+        if rows < cols:
+            q = q.T
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
 
 
 class MLP(nn.Module):
