@@ -50,10 +50,14 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def _run_training(config, dataset, out: Path, resume: bool, progress: bool):
+    """Offline training on ``dataset``; online training when ``dataset`` is None."""
     from hybridrl.data.dataset import DatasetError
     from hybridrl.train.offline import RunError, train_offline
+    from hybridrl.train.online import train_online
 
     try:
+        if dataset is None:
+            return train_online(config, out, resume=resume, progress=progress)
         return train_offline(config, dataset, out, resume=resume, progress=progress)
     except (DatasetError, RunError) as exc:
         _fail(str(exc))
@@ -84,7 +88,7 @@ def _print_scores(result) -> None:
 
 @app.command()
 def train(
-    algo: Optional[str] = typer.Argument(None, help="bc, td3_bc or iql (omit with --resume)"),
+    algo: Optional[str] = typer.Argument(None, help="bc, td3_bc, iql (offline) or sac (online); omit with --resume"),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Minari id or path to a Minari folder, .npz, .hdf5, .parquet or .csv"),
     env: Optional[str] = typer.Option(None, "--env", help="Gymnasium id for evaluation, e.g. Hopper-v5 (default: the dataset's)"),
     steps: int = typer.Option(100_000, "--steps", help="gradient updates per seed"),
@@ -99,14 +103,46 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest checkpoint"),
     overrides: list[str] = typer.Option([], "--set", help="agent setting, e.g. --set expectile=0.9 (repeatable)"),
     columns: Optional[str] = typer.Option(None, "--columns", help="for CSV/Parquet: JSON mapping of field to column"),
+    online_steps: Optional[int] = typer.Option(None, "--online-steps", help="online training: environment steps per seed (needs --env, no --dataset)"),
+    start_steps: int = typer.Option(5_000, "--start-steps", help="online: uniform random actions and no updates for this many steps"),
+    buffer_size: Optional[int] = typer.Option(None, "--buffer-size", help="online: replay capacity (default: --online-steps)"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
-    """Train an offline agent on a dataset; evaluate it in the environment."""
+    """Train an agent offline on a dataset, or online (sac) in an environment; evaluate it in the environment."""
     from hybridrl.agents import get_agent
     from hybridrl.data import DatasetError, load_dataset
     from hybridrl.train.offline import RunConfig, RunError, load_run_config
+    from hybridrl.train.online import OnlineConfig, load_online_config
 
     _enable_compilation_cache()
+    online = online_steps is not None or (algo == "sac" and dataset is None and resume is None)
+    if resume is not None and (resume / "config.json").exists() and json.loads((resume / "config.json").read_text()).get("mode") == "online":
+        config = load_online_config(resume)
+        if algo is not None and algo != config.algo:
+            _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
+        result = _run_training(config, None, resume, True, progress)
+        if result.final_returns is not None:
+            _print_scores(result)
+        console.print(f"run saved in [bold]{resume}[/]")
+        return
+    if online and resume is None:
+        if dataset is not None:
+            _fail("--online-steps trains without a dataset; drop --dataset (offline-to-online fine-tuning is not built yet)")
+        if env is None:
+            _fail("online training needs --env, e.g. --env Hopper-v5")
+        try:
+            get_agent(algo or "")
+        except ValueError as exc:
+            _fail(str(exc))
+        out = out or Path("runs") / f"{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
+        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps or 250_000, seeds=seeds, seed=seed,
+                              start_steps=start_steps, buffer_size=buffer_size, eval_every=eval_every,
+                              eval_episodes=eval_episodes, log_every=log_every, checkpoint_every=checkpoint_every,
+                              keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides))
+        result = _run_training(config, None, out, False, progress)
+        _print_scores(result)
+        console.print(f"run saved in [bold]{out}[/]")
+        return
     if resume is not None:
         try:
             config = load_run_config(resume)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from hybridrl.agents import bc, iql, td3_bc
+from hybridrl.agents import bc, iql, sac, td3_bc
 from hybridrl.agents.base import Spec
 
-AGENTS: dict[str, ModuleType] = {m.NAME: m for m in (bc, td3_bc, iql)}
+AGENTS: dict[str, ModuleType] = {m.NAME: m for m in (bc, td3_bc, iql, sac)}
 
 
 def get_agent(name: str) -> ModuleType:

@@ -63,11 +63,18 @@ def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
     from hybridrl.train.run_dir import read_json
 
     run_dir = Path(run_dir)
-    config = load_run_config(run_dir)
+    if (run_dir / "config.json").exists() and read_json(run_dir / "config.json").get("mode") == "online":
+        from hybridrl.train.online import load_online_config, resolve_online_agent_config
+
+        config = load_online_config(run_dir)
+        agent_config = resolve_online_agent_config(config)
+    else:
+        config = load_run_config(run_dir)
+        agent_config = resolve_agent_config(config)
     prep = Preprocessing.from_dict(read_json(run_dir / "preprocessing.json"))
     agent = get_agent(config.algo)
     spec = Spec(obs_dim=prep.obs_mean.shape[0], act_dim=prep.action_low.shape[0])
-    states, keys = init_states(agent, resolve_agent_config(config), spec, config.seed_list())
+    states, keys = init_states(agent, agent_config, spec, config.seed_list())
     found = dict(checkpoint.list_checkpoints(run_dir / "checkpoints"))
     if not found:
         raise RunError(f"{run_dir}: no checkpoints; train the run first")

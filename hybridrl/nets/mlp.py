@@ -140,3 +140,37 @@ class GaussianActor(nn.Module):
         log_std = self.param("log_std", nn.initializers.zeros, (self.action_dim,))
         log_std = jnp.clip(log_std, self.log_std_min, self.log_std_max)
         return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+class TanhGaussianActor(nn.Module):
+    """SAC's policy: u ~ N(mean(s), exp(log_std(s))), a = tanh(u); both heads depend on the state.
+
+    Returns (mean, log_std) of u, log_std clipped to [log_std_min, log_std_max].
+    """
+
+    hidden_dims: Sequence[int]
+    action_dim: int
+    log_std_min: float = -20.0
+    log_std_max: float = 2.0
+    layer_norm: bool = False
+    kernel_init: Initializer = nn.initializers.xavier_uniform()
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+        x = MLP(self.hidden_dims, layer_norm=self.layer_norm, kernel_init=self.kernel_init)(obs)
+        mean = nn.Dense(self.action_dim, kernel_init=self.kernel_init)(x)
+        log_std = nn.Dense(self.action_dim, kernel_init=self.kernel_init)(x)
+        return mean, jnp.clip(log_std, self.log_std_min, self.log_std_max)
+
+
+def tanh_gaussian_sample(mean: jnp.ndarray, log_std: jnp.ndarray, key: jax.Array) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """A reparameterized sample a = tanh(u) and its log-density log pi(a|s), summed over action dimensions.
+
+    log pi(a) = log N(u; mean, std) - sum log(1 - tanh(u)^2), with
+    log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)) for numerical stability.
+    """
+    noise = jax.random.normal(key, mean.shape)
+    u = mean + jnp.exp(log_std) * noise
+    log_normal = -0.5 * noise**2 - log_std - 0.5 * jnp.log(2.0 * jnp.pi)
+    log_det = 2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+    return jnp.tanh(u), jnp.sum(log_normal - log_det, axis=-1)

@@ -1,0 +1,335 @@
+"""Online training: K seeds, one environment each, stepped together; updates run on the device.
+
+Each environment step is one host call: the transition just collected goes into
+the device replay buffer, the agent updates (``utd`` critic steps and one actor
+step for SAC), and the action for the next observation comes back. The buffer
+and the agent states are donated to that call, so the buffer is written in
+place. Before ``start_steps`` the actions are uniform and nothing updates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+
+import gymnasium as gym
+import jax
+import jax.numpy as jnp
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from hybridrl.agents import Spec, get_agent
+from hybridrl.agents.base import config_from_dict
+from hybridrl.data.sampler import Preprocessing
+from hybridrl.data.transforms import ACTION_CLIP, unscale_actions
+from hybridrl.envs.scores import reference_scores
+from hybridrl.evaluate.policy import Policy
+from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
+from hybridrl.train import checkpoint
+from hybridrl.train.core import init_states
+from hybridrl.train.offline import RunError, RunResult, _eval_record, _last_eval_from_file, _Stopwatch
+from hybridrl.train.run_dir import append_jsonl, read_json, run_metadata, truncate_jsonl, write_json
+
+BUFFER_FIELDS = ("observations", "actions", "rewards", "next_observations", "masks")
+
+
+@dataclasses.dataclass
+class OnlineConfig:
+    """Everything that defines an online run."""
+
+    algo: str
+    env: str
+    online_steps: int = 250_000  # environment steps per seed (RLPD's locomotion budget)
+    seeds: int = 1
+    seed: int = 0
+    start_steps: int = 5_000  # uniform random actions, no updates (RLPD's README commands: 5,000)
+    buffer_size: int | None = None  # None = online_steps (RLPD: capacity = max_steps)
+    eval_every: int = 5_000  # RLPD: 5,000
+    eval_episodes: int = 10  # RLPD: 10
+    log_every: int = 1_000
+    checkpoint_every: int | None = None  # None = at every evaluation
+    keep_checkpoints: int = 3
+    agent: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def seed_list(self) -> list[int]:
+        return [self.seed + i for i in range(self.seeds)]
+
+    @property
+    def capacity(self) -> int:
+        return self.buffer_size or self.online_steps
+
+    def check(self) -> None:
+        for name in ("online_steps", "seeds", "eval_every", "eval_episodes", "log_every", "keep_checkpoints"):
+            if getattr(self, name) < 1:
+                raise RunError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.start_steps < 0:
+            raise RunError(f"--start-steps must be 0 or more, got {self.start_steps}")
+        if self.buffer_size is not None and self.buffer_size < 1:
+            raise RunError(f"--buffer-size must be at least 1, got {self.buffer_size}")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            raise RunError(f"--checkpoint-every must be at least 1, got {self.checkpoint_every}")
+
+
+def resolve_online_agent_config(config: OnlineConfig) -> Any:
+    agent = get_agent(config.algo)
+    if not hasattr(agent, "samples_per_update"):
+        raise RunError(f"{config.algo} is an offline algorithm; online training supports: sac")
+    try:
+        agent_config = config_from_dict(agent, config.agent)
+        if hasattr(agent, "validate"):
+            agent.validate(agent_config)
+    except (TypeError, ValueError) as exc:
+        raise RunError(str(exc)) from exc
+    return agent_config
+
+
+def _make_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    try:
+        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    except gym.error.Error as exc:
+        raise RunError(f"cannot make environment '{env_id}': {exc}; check the id with "
+                       "`python -c 'import gymnasium; gymnasium.pprint_registry()'`") from exc
+    space = envs.single_action_space
+    if not isinstance(space, gym.spaces.Box) or len(envs.single_observation_space.shape) != 1:
+        envs.close()
+        raise RunError(f"environment '{env_id}' needs flat Box observations and actions for SAC")
+    return envs
+
+
+def empty_buffer(num_seeds: int, capacity: int, spec: Spec) -> dict[str, jax.Array]:
+    shapes = {"observations": (spec.obs_dim,), "actions": (spec.act_dim,), "rewards": (),
+              "next_observations": (spec.obs_dim,), "masks": ()}
+    return {k: jnp.zeros((num_seeds, capacity, *shapes[k]), jnp.float32) for k in BUFFER_FIELDS}
+
+
+def make_env_step(agent: ModuleType, samples: int, update: bool) -> Callable:
+    """A jitted ``(states, buffer, keys, transition, obs, ptr, size) -> (states, buffer, keys, actions, metrics)``.
+
+    Per seed: write ``transition`` at ``ptr``; if ``update``, one agent update on ``samples`` transitions drawn
+    uniformly from the first ``size`` rows; then a stochastic action for ``obs``. States and buffer are donated.
+    """
+
+    def one_seed(state, buffer, key, transition, obs, ptr, size):
+        buffer = {k: jax.lax.dynamic_update_index_in_dim(buffer[k], transition[k], ptr, 0) for k in BUFFER_FIELDS}
+        key, k_batch, k_update, k_act = jax.random.split(key, 4)
+        metrics = {}
+        if update:
+            idx = jax.random.randint(k_batch, (samples,), 0, size)
+            state, metrics = agent.update(state, {k: v[idx] for k, v in buffer.items()}, k_update)
+        action = agent.act(state, obs[None], k_act, deterministic=False)[0]
+        return state, buffer, key, action, metrics
+
+    vmapped = jax.vmap(one_seed, in_axes=(0, 0, 0, 0, 0, None, None))
+    return jax.jit(vmapped, donate_argnums=(0, 1))
+
+
+def train_online(config: OnlineConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> RunResult:
+    """Train ``config.seeds`` seeds of ``config.algo`` online in ``config.env``; write everything to ``out``."""
+    config.check()
+    out = Path(out)
+    agent = get_agent(config.algo)
+    agent_config = resolve_online_agent_config(config)
+    seeds = config.seed_list()
+    envs = _make_env(config.env, len(seeds))
+    try:
+        return _train(config, agent, agent_config, envs, out, resume, progress)
+    finally:
+        envs.close()
+
+
+def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress: bool) -> RunResult:
+    seeds = config.seed_list()
+    num_seeds = len(seeds)
+    space = envs.single_action_space
+    low, high = space.low.astype(np.float32), space.high.astype(np.float32)
+    spec = Spec(envs.single_observation_space.shape[0], space.shape[0])
+    prep = Preprocessing(np.zeros(spec.obs_dim, np.float32), np.ones(spec.obs_dim, np.float32), low, high, 1.0)
+    ref = reference_scores(config.env, None, None)
+    capacity = config.capacity
+    ckpt_every = config.checkpoint_every or config.eval_every
+    watch = _Stopwatch()
+
+    t0 = time.perf_counter()
+    states, keys = init_states(agent, agent_config, spec, seeds)
+    buffer = empty_buffer(num_seeds, capacity, spec)
+    watch.add("init", time.perf_counter() - t0)
+
+    step = 0
+    if resume:
+        t0 = time.perf_counter()
+        states, keys, buffer, step = _restore(out, states, keys, buffer, capacity)
+        truncate_jsonl(out / "metrics.jsonl", step)
+        truncate_jsonl(out / "eval.jsonl", step)
+        watch.add("io", time.perf_counter() - t0)
+    else:
+        _start_run_dir(out, config, agent_config, prep, ref)
+
+    # Host-side randomness (warm-up actions, env resets) is derived from (seed, step), so a resumed run is seeded too.
+    rng = np.random.default_rng([config.seed, step])
+    obs, _ = envs.reset(seed=[int(s) + 1_000_003 * step for s in seeds])
+    steps_fn = {flag: make_env_step(agent, agent.samples_per_update(agent_config), flag) for flag in (False, True)}
+    compiled: set[bool] = set()
+    policy = Policy(agent, states, prep, seeds, config.env, ref)
+    eval_envs = make_vector_env(config.env, num_seeds * config.eval_episodes)
+    episode_return = np.zeros(num_seeds)
+    finished_returns: list[list[float]] = [[] for _ in seeds]
+    pending_metrics: list[dict] = []
+    actions = rng.uniform(-1.0, 1.0, (num_seeds, spec.act_dim)).astype(np.float32)
+    last_eval: dict[str, np.ndarray] | None = None
+    tick, tick_step = time.perf_counter(), step
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+               TimeElapsedColumn(), TimeRemainingColumn()]
+    try:
+        with Progress(*columns, disable=not progress) as bar:
+            task = bar.add_task(f"{agent.NAME} online x{num_seeds} seeds", total=config.online_steps, completed=step, info="")
+            t_loop = time.perf_counter()
+            while step < config.online_steps:
+                next_obs, rewards, terminated, truncated, infos = envs.step(unscale_actions(actions, low, high))
+                done = terminated | truncated
+                real_next = np.where(done[:, None], _final_obs(infos, next_obs, done), next_obs)
+                transition = {"observations": obs.astype(np.float32), "actions": np.clip(actions, -ACTION_CLIP, ACTION_CLIP),
+                              "rewards": rewards.astype(np.float32), "next_observations": real_next.astype(np.float32),
+                              "masks": 1.0 - terminated.astype(np.float32)}
+                episode_return += rewards
+                for i in np.flatnonzero(done):
+                    finished_returns[i].append(float(episode_return[i]))
+                    episode_return[i] = 0.0
+                obs = next_obs.astype(np.float32)
+                step += 1
+                learn = step >= config.start_steps
+                if learn not in compiled:  # the first call of each variant compiles it
+                    t0 = time.perf_counter()
+                    steps_fn[learn] = steps_fn[learn].lower(states, buffer, keys, transition, obs, np.int32(0), np.int32(1)).compile()
+                    compiled.add(learn)
+                    watch.add("compile", time.perf_counter() - t0)
+                    t_loop += time.perf_counter() - t0
+                ptr, size = (step - 1) % capacity, min(step, capacity)
+                states, buffer, keys, new_actions, metrics = steps_fn[learn](states, buffer, keys, transition, obs,
+                                                                             np.int32(ptr), np.int32(size))
+                if learn:
+                    actions = np.asarray(new_actions)
+                    pending_metrics.append(metrics)
+                else:
+                    actions = rng.uniform(-1.0, 1.0, (num_seeds, spec.act_dim)).astype(np.float32)
+
+                at_log = step % config.log_every == 0 or step == config.online_steps
+                at_eval = step % config.eval_every == 0 or step == config.online_steps
+                at_ckpt = step % ckpt_every == 0 or step == config.online_steps
+                if not (at_log or at_eval or at_ckpt):
+                    continue
+                watch.add("train", time.perf_counter() - t_loop)
+                watch.add("train_steps", step - tick_step)
+                if at_log:
+                    now = time.perf_counter()
+                    rate = (step - tick_step) / max(now - tick, 1e-9)
+                    tick, tick_step = now, step
+                    means = _mean_metrics(pending_metrics)
+                    pending_metrics = []
+                    append_jsonl(out / "metrics.jsonl", [
+                        {"step": step, "seed": s, "env_steps_per_s": rate,
+                         "train_return": float(np.mean(finished_returns[i])) if finished_returns[i] else None,
+                         "train_episodes": len(finished_returns[i]),
+                         **{k: float(v[i]) for k, v in means.items()}}
+                        for i, s in enumerate(seeds)])
+                    finished_returns = [[] for _ in seeds]
+                    bar.update(task, completed=step, info=f"{rate:,.0f} env steps/s")
+                if at_eval:
+                    t0 = time.perf_counter()
+                    policy.states = states
+                    result = evaluate_policy(config.env, policy, num_seeds, config.eval_episodes,
+                                             seed=config.seed + 10_000, ref=ref, envs=eval_envs)
+                    watch.add("evaluate", time.perf_counter() - t0)
+                    last_eval = {"returns": result.returns.mean(1),
+                                 "scores": None if result.normalized is None else result.normalized.mean(1)}
+                    append_jsonl(out / "eval.jsonl", [_eval_record(step, s, i, result) for i, s in enumerate(seeds)])
+                    bar.update(task, info=f"eval return {np.mean(last_eval['returns']):.1f}")
+                if at_ckpt:
+                    t0 = time.perf_counter()
+                    _save(out, step, states, keys, buffer, capacity, config.keep_checkpoints)
+                    watch.add("io", time.perf_counter() - t0)
+                t_loop = time.perf_counter()
+    finally:
+        eval_envs.close()
+
+    timings = dict(watch.totals)
+    train_steps = timings.pop("train_steps", 0)
+    timings["env_steps_per_s"] = train_steps * num_seeds / timings["train"] if timings.get("train") else 0.0
+    updates = max(0, step - max(config.start_steps, 0)) * num_seeds * getattr(agent_config, "utd", 1)
+    timings["updates_per_s"] = updates / timings["train"] if timings.get("train") else 0.0
+    if last_eval is None and (out / "eval.jsonl").exists():
+        last_eval = _last_eval_from_file(out / "eval.jsonl", seeds)
+    returns = None if last_eval is None else last_eval["returns"]
+    scores = None if last_eval is None else last_eval["scores"]
+    write_json(out / "summary.json", {
+        "step": step,
+        "seeds": seeds,
+        "final_return": None if returns is None else returns.tolist(),
+        "final_normalized_score": None if scores is None else scores.tolist(),
+        "final_normalized_score_mean": None if scores is None else float(np.mean(scores)),
+        "timings_s": timings,
+    })
+    return RunResult(out, config, step, returns, scores, timings)
+
+
+def _final_obs(infos: dict, next_obs: np.ndarray, done: np.ndarray) -> np.ndarray:
+    """The last observation of each finished episode (SAME_STEP autoreset puts it in ``final_obs``)."""
+    final = np.array(next_obs, copy=True)
+    for i in np.flatnonzero(done):
+        final[i] = infos["final_obs"][i]
+    return final
+
+
+def _mean_metrics(pending: list[dict]) -> dict[str, np.ndarray]:
+    if not pending:
+        return {}
+    host = jax.device_get(pending)
+    return {k: np.mean([m[k] for m in host], axis=0) for k in host[0]}
+
+
+def _save(out: Path, step: int, states, keys, buffer, capacity: int, keep: int) -> None:
+    """A checkpoint with the agent states, keys and the filled part of the replay buffer."""
+    filled = min(step, capacity)
+    host_buffer = {k: np.asarray(v[:, :filled]) for k, v in buffer.items()}
+    checkpoint.save(out / "checkpoints", step, {"states": states, "keys": keys, "step": step, "buffer": host_buffer},
+                    keep=keep)
+
+
+def _restore(out: Path, states, keys, buffer, capacity: int):
+    found = checkpoint.latest(out / "checkpoints")
+    if found is None:
+        raise RunError(f"{out}: no checkpoint to resume from; start a new run without --resume")
+    step = found[0]
+    filled = min(step, capacity)
+    template_buffer = {k: np.zeros((v.shape[0], filled, *v.shape[2:]), np.float32) for k, v in buffer.items()}
+    restored = checkpoint.restore(found[1], {"states": states, "keys": keys, "step": 0, "buffer": template_buffer})
+    buffer = {k: buffer[k].at[:, :filled].set(restored["buffer"][k]) for k in BUFFER_FIELDS}
+    return restored["states"], restored["keys"], buffer, int(restored["step"])
+
+
+def _start_run_dir(out: Path, config: OnlineConfig, agent_config: Any, prep: Preprocessing,
+                   ref: tuple[float, float] | None) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise RunError(f"{out} already exists and is not empty; pass --resume {out} to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        write_json(out / "config.json", {
+            "mode": "online",
+            "run": dataclasses.asdict(config),
+            "agent": {"name": config.algo, **dataclasses.asdict(agent_config)},
+            "dataset": None,
+            "reference_scores": None if ref is None else {"random": ref[0], "expert": ref[1]},
+        })
+        write_json(out / "preprocessing.json", prep.to_dict())
+        write_json(out / "meta.json", run_metadata())
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def load_online_config(run_dir: Path) -> OnlineConfig:
+    return OnlineConfig(**read_json(Path(run_dir) / "config.json")["run"])
