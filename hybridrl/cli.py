@@ -232,6 +232,51 @@ def data_info(
         console.print(format_info(ds))
 
 
+@data_app.command("make")
+def data_make(
+    name: str = typer.Argument(..., help="ENV-KIND: ENV in hopper, halfcheetah, walker2d, ant; KIND in random, medium, expert, medium-replay, medium-expert"),
+    size: int = typer.Option(1_000_000, "--size", help="transitions per behaviour policy (medium-expert holds twice this)"),
+    seed: int = typer.Option(0, "--seed"),
+    root: Optional[Path] = typer.Option(None, "--root", help="Minari datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset with the same id"),
+) -> None:
+    """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo, saved as a local Minari dataset."""
+    from hybridrl.data import DatasetError, save_minari
+    from hybridrl.data.make import make_dataset, parse_name
+
+    try:
+        recipe = parse_name(name)
+        dataset_id = f"hybridrl/{recipe.name}-v0"
+        with console.status(f"collecting {name} ({size:,} transitions per policy, seed {seed})..."):
+            ds = make_dataset(name, size=size, seed=seed)
+        path = save_minari(ds, dataset_id, root=root, overwrite=overwrite)
+    except DatasetError as exc:
+        _fail(str(exc))
+    returns = ds.episode_returns
+    console.print(f"{dataset_id}: {len(ds):,} transitions, {ds.num_episodes:,} episodes, return mean {returns.mean():.1f} "
+                  f"(min {returns.min():.1f}, max {returns.max():.1f}); saved in [bold]{path}[/]")
+    console.print(f"train on it with: hybridrl train iql --dataset {path}")
+
+
+@data_app.command("export-policy")
+def data_export_policy(
+    run_dir: Path = typer.Argument(..., help="an online SAC run folder"),
+    step: int = typer.Option(..., "--step", help="the checkpoint's environment step"),
+    name: str = typer.Option(..., "--as", help="ENV-medium or ENV-expert, e.g. hopper-medium"),
+    seed_index: int = typer.Option(0, "--seed-index", help="which of the run's seeds"),
+) -> None:
+    """Ship one SAC actor as a behaviour policy for `hybridrl data make` (writes hybridrl/data/policies)."""
+    from hybridrl.data import DatasetError
+    from hybridrl.data.make import export_behaviour_policy
+    from hybridrl.train.offline import RunError
+
+    try:
+        entry = export_behaviour_policy(run_dir, step, name, seed_index)
+    except (DatasetError, RunError) as exc:
+        _fail(str(exc))
+    console.print(f"{name}: step {entry['env_steps']:,}, eval return {entry['eval_return']}, file {entry['file']}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -468,6 +468,8 @@ def _read_minari(data_dir: Path, label: str) -> Dataset:
         "observation_keys": leaves if obs_space.get("type") == "Dict" else None,
         "skipped_empty_episodes": int((lengths == 0).sum()) or None,
     }
+    with contextlib.suppress(TypeError, ValueError):
+        extra.update(json.loads(meta.get("hybridrl_metadata") or "{}"))
     return Dataset(
         observations=obs[rows],
         actions=actions,
@@ -675,6 +677,8 @@ def save_minari(ds: Dataset, dataset_id: str, root: str | os.PathLike | None = N
                 extra["ref_min_score"] = float(ds.ref_min_score)
             if ds.ref_max_score is not None:
                 extra["ref_max_score"] = float(ds.ref_max_score)
+            if ds.metadata:
+                extra["hybridrl_metadata"] = json.dumps(_jsonable(ds.metadata))
             if extra:
                 created.storage.update_metadata(extra)
         _move_into_place(tmp_root, root, dataset_id)

@@ -1,0 +1,193 @@
+"""The D4RL locomotion suite, regenerated on Gymnasium v5 MuJoCo environments with no download.
+
+Recipe (D4RL, Fu et al. 2020; shared/reference/README.md): *random* rolls out a
+uniformly random policy; *expert* a fully trained SAC policy; *medium* a SAC
+policy stopped at about a third of the expert's return; *medium-expert* is
+medium and expert concatenated; *medium-replay* is the replay buffer of the
+run that trained the medium policy. The SAC policies are ours, trained with
+``hybridrl train sac`` and shipped as small actor files in
+``hybridrl/data/policies`` with a manifest (seed, steps, evaluation return,
+versions). Actions are sampled from the stochastic SAC policy, in batches over
+vector environments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hybridrl.data.dataset import Dataset, DatasetError
+from hybridrl.data.generate import collect
+from hybridrl.envs.scores import D4RL_REF_SCORES
+
+ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
+KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
+POLICY_DIR = Path(__file__).parent / "policies"
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    env: str  # hopper, halfcheetah, walker2d, ant
+    kind: str
+
+    @property
+    def env_id(self) -> str:
+        return ENVS[self.env]
+
+    @property
+    def name(self) -> str:
+        return f"{self.env}-{self.kind}"
+
+
+def parse_name(name: str) -> Recipe:
+    """'hopper-medium-replay' -> Recipe('hopper', 'medium-replay'), with a one-line error for anything else."""
+    env, _, kind = name.lower().partition("-")
+    if env not in ENVS or kind not in KINDS:
+        raise DatasetError(f"unknown dataset '{name}'; use ENV-KIND with ENV in {', '.join(ENVS)} and KIND in "
+                           f"{', '.join(KINDS)}, e.g. hopper-medium")
+    return Recipe(env, kind)
+
+
+def read_manifest(directory: Path = POLICY_DIR) -> dict[str, Any]:
+    path = Path(directory) / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load_behaviour_policy(env: str, level: str, directory: Path = POLICY_DIR) -> tuple[Any, dict[str, Any]]:
+    """(actor parameters, manifest entry) of the shipped ``level`` (medium or expert) policy for ``env``."""
+    key = f"{env}-{level}"
+    entry = read_manifest(directory).get(key)
+    if entry is None:
+        shipped = ", ".join(sorted(read_manifest(directory))) or "none yet"
+        raise DatasetError(f"no {level} behaviour policy is shipped for {env} (shipped: {shipped}); "
+                           f"train one with `hybridrl train sac --env {ENVS[env]}` and export it with "
+                           f"`hybridrl data export-policy`")
+    params = flax.serialization.msgpack_restore((Path(directory) / entry["file"]).read_bytes())
+    return params, entry
+
+
+def make_dataset(name: str, size: int = 1_000_000, seed: int = 0, num_envs: int = 16,
+                 policy_dir: Path = POLICY_DIR) -> Dataset:
+    """Generate dataset ``name`` (ENV-KIND) with ``size`` transitions per policy, deterministically for ``seed``."""
+    recipe = parse_name(name)
+    if size < 1:
+        raise DatasetError(f"--size must be at least 1, got {size}")
+    if recipe.kind == "medium-replay":
+        raise DatasetError("medium-replay is not generated yet: it re-runs the medium policy's SAC training with the "
+                           "recorded seed and config, which needs the shipped medium policy's run record (issue 3)")
+    if recipe.kind == "medium-expert":
+        parts = [_rollouts(recipe.env, level, size, seed + i, num_envs, policy_dir)
+                 for i, level in enumerate(("medium", "expert"))]
+        ds = _concatenate(parts)
+    else:
+        ds = _rollouts(recipe.env, recipe.kind, size, seed, num_envs, policy_dir)
+    low, high = D4RL_REF_SCORES[recipe.env]
+    return dataclasses.replace(
+        ds, name=recipe.name, ref_min_score=low, ref_max_score=high,
+        metadata={**ds.metadata, "recipe": f"D4RL {recipe.kind} recipe on {recipe.env_id} (hybridrl data make)",
+                  "seed": seed, "size_per_policy": size},
+    )
+
+
+def _rollouts(env: str, level: str, size: int, seed: int, num_envs: int, policy_dir: Path) -> Dataset:
+    import gymnasium as gym
+
+    env_id = ENVS[env]
+    space = gym.make(env_id).action_space
+    scale, shift = (space.high - space.low) / 2.0, (space.high + space.low) / 2.0
+    if level == "random":
+        def policy(obs, rng):
+            return rng.uniform(-1.0, 1.0, (obs.shape[0], scale.shape[0])).astype(np.float32) * scale + shift
+
+        meta = {"policy": "uniform random"}
+    else:
+        params, entry = load_behaviour_policy(env, level, policy_dir)
+        policy = _sac_sampler(params, tuple(entry["hidden_dims"]), seed, scale, shift)
+        meta = {"policy": f"{entry['file']} (SAC, {entry['env_steps']:,} env steps, eval return {entry['eval_return']:.1f})"}
+    ds = collect(env_id, policy, size, seed=seed, num_envs=num_envs, name=f"{env}-{level}")
+    return dataclasses.replace(ds, metadata=meta)
+
+
+def _sac_sampler(params: Any, hidden_dims: tuple[int, ...], seed: int, scale: np.ndarray, shift: np.ndarray):
+    """A batched stochastic SAC policy ``(obs[n, d], rng) -> actions[n, a]`` in the environment's units."""
+    from hybridrl.nets import TanhGaussianActor, tanh_gaussian_sample
+
+    act_dim = int(np.asarray(scale).shape[0])
+    actor = TanhGaussianActor(hidden_dims, act_dim)
+
+    @jax.jit
+    def sample(obs, key):
+        return tanh_gaussian_sample(*actor.apply(params, obs), key)[0]
+
+    key = jax.random.PRNGKey(seed)
+
+    def policy(obs, rng):
+        nonlocal key
+        key, sub = jax.random.split(key)
+        return np.asarray(sample(jnp.asarray(obs, jnp.float32), sub)) * scale + shift
+
+    return policy
+
+
+def _concatenate(parts: list[Dataset]) -> Dataset:
+    fields = ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts")
+    first = parts[0]
+    return dataclasses.replace(first, **{f: np.concatenate([getattr(p, f) for p in parts]) for f in fields},
+                               metadata={"policy": " then ".join(p.metadata["policy"] for p in parts)})
+
+
+def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_index: int = 0,
+                            directory: Path = POLICY_DIR) -> dict[str, Any]:
+    """Copy one seed's SAC actor at checkpoint ``step`` of an online run into ``directory`` as ``name`` (ENV-LEVEL).
+
+    Writes ``{name}.msgpack`` (actor parameters only, Flax msgpack) and adds an entry to ``manifest.json``:
+    the run's seed and config (so its replay buffer can be re-generated), the step, the evaluation return at
+    that step, and package versions. Returns the entry.
+    """
+    from hybridrl.evaluate.policy import load_policy
+    from hybridrl.train.run_dir import read_json, read_jsonl, write_json
+
+    run_dir = Path(run_dir)
+    recipe = parse_name(name)
+    if recipe.kind not in ("medium", "expert"):
+        raise DatasetError(f"a behaviour policy is named ENV-medium or ENV-expert, got '{name}'")
+    raw = read_json(run_dir / "config.json")
+    if raw.get("mode") != "online" or raw["run"]["algo"] != "sac":
+        raise DatasetError(f"{run_dir} is not an online SAC run; behaviour policies come from `hybridrl train sac`")
+    if raw["run"]["env"] != recipe.env_id:
+        raise DatasetError(f"{run_dir} trained on {raw['run']['env']}, not {recipe.env_id}")
+    policy = load_policy(run_dir, step)
+    seed = policy.seeds[seed_index]
+    evals = [r for r in read_jsonl(run_dir / "eval.jsonl") if r["step"] == step and r["seed"] == seed]
+    actor = jax.tree.map(lambda x: np.asarray(x[seed_index]), policy.states.actor_params)
+    directory.mkdir(parents=True, exist_ok=True)
+    file = f"{name}.msgpack"
+    (directory / file).write_bytes(flax.serialization.msgpack_serialize(actor))
+    meta = read_json(run_dir / "meta.json")
+    entry = {
+        "file": file,
+        "env_id": recipe.env_id,
+        "algo": "sac",
+        "hidden_dims": list(raw["agent"]["hidden_dims"]),
+        "seed": seed,
+        "env_steps": step,
+        "eval_return": evals[0]["return_mean"] if evals else None,
+        "eval_normalized": evals[0].get("normalized_score") if evals else None,
+        "eval_episodes": len(evals[0]["returns"]) if evals else None,
+        "run_config": raw["run"],
+        "agent_config": raw["agent"],
+        "packages": meta.get("packages"),
+        "git": meta.get("git"),
+        "machine": meta.get("machine"),
+    }
+    manifest = json.loads((directory / "manifest.json").read_text()) if (directory / "manifest.json").exists() else {}
+    manifest[name] = entry
+    write_json(directory / "manifest.json", manifest)
+    return entry

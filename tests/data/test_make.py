@@ -1,0 +1,63 @@
+"""`hybridrl data make`: names, determinism, reference scores and metadata, shipped-policy round trip."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hybridrl.data import DatasetError, load_dataset, save_minari
+from hybridrl.data.make import export_behaviour_policy, make_dataset, parse_name
+
+
+def test_names_are_parsed_and_refused_with_a_fix():
+    assert (parse_name("walker2d-medium-replay").env_id, parse_name("walker2d-medium-replay").kind) == \
+        ("Walker2d-v5", "medium-replay")
+    with pytest.raises(DatasetError, match=r"^unknown dataset 'hopper-easy'; use ENV-KIND with ENV in hopper, "
+                                           r"halfcheetah, walker2d, ant and KIND in random, medium, expert, "
+                                           r"medium-replay, medium-expert, e.g. hopper-medium$"):
+        parse_name("hopper-easy")
+
+
+def test_random_is_deterministic_and_carries_d4rl_constants(tmp_path):
+    a = make_dataset("hopper-random", size=2_000, seed=3, num_envs=4)
+    b = make_dataset("hopper-random", size=2_000, seed=3, num_envs=4)
+    c = make_dataset("hopper-random", size=2_000, seed=4, num_envs=4)
+    assert len(a) == 2_000 and a.env_id == "Hopper-v5"
+    np.testing.assert_array_equal(a.observations, b.observations)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    assert not np.array_equal(a.actions, c.actions)
+    assert (a.ref_min_score, a.ref_max_score) == (-20.272305, 3234.3)
+    # Saved as Minari and read back: same arrays, same constants, recipe metadata kept.
+    back = load_dataset(save_minari(a, "hybridrl/hopper-random-v0", root=tmp_path))
+    np.testing.assert_array_equal(back.rewards, a.rewards)
+    assert (back.ref_min_score, back.ref_max_score) == (-20.272305, 3234.3)
+    assert back.metadata["policy"] == "uniform random" and back.metadata["seed"] == 3
+    assert back.metadata["recipe"] == "D4RL random recipe on Hopper-v5 (hybridrl data make)"
+
+
+def test_missing_policy_and_medium_replay_say_what_to_do(tmp_path):
+    with pytest.raises(DatasetError, match=r"no medium behaviour policy is shipped for ant \(shipped: none yet\)"):
+        make_dataset("ant-medium", size=10, policy_dir=tmp_path)
+    with pytest.raises(DatasetError, match="medium-replay is not generated yet"):
+        make_dataset("hopper-medium-replay", size=10)
+
+
+def test_exported_sac_actor_generates_data(tmp_path):
+    from hybridrl.train.online import OnlineConfig, train_online
+
+    run = tmp_path / "run"
+    train_online(OnlineConfig(algo="sac", env="Hopper-v5", online_steps=200, start_steps=100, eval_every=200,
+                              eval_episodes=2, log_every=100, agent={"hidden_dims": [16]}), run, progress=False)
+    policies = tmp_path / "policies"
+    entry = export_behaviour_policy(run, 200, "hopper-medium", directory=policies)
+    assert entry["env_steps"] == 200 and entry["hidden_dims"] == [16] and entry["seed"] == 0
+    assert entry["run_config"]["online_steps"] == 200 and entry["packages"]["jax"]
+    assert json.loads((policies / "manifest.json").read_text())["hopper-medium"]["file"] == "hopper-medium.msgpack"
+    a = make_dataset("hopper-medium", size=500, seed=1, num_envs=4, policy_dir=policies)
+    b = make_dataset("hopper-medium", size=500, seed=1, num_envs=4, policy_dir=policies)
+    np.testing.assert_array_equal(a.actions, b.actions)
+    assert np.abs(a.actions).max() <= 1.0 and a.metadata["policy"].startswith("hopper-medium.msgpack (SAC, 200 env steps")
+    with pytest.raises(DatasetError, match="a behaviour policy is named ENV-medium or ENV-expert, got 'hopper-random'"):
+        export_behaviour_policy(run, 200, "hopper-random", directory=policies)
+    with pytest.raises(DatasetError, match="trained on Hopper-v5, not Walker2d-v5"):
+        export_behaviour_policy(run, 200, "walker2d-expert", directory=policies)
