@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Flat-array caches of Minari datasets go to a throwaway folder, not the user's ~/.cache.
+os.environ.setdefault("HYBRIDRL_CACHE_DIR", __import__("tempfile").mkdtemp(prefix="hybridrl-test-cache-"))
 
 import jax  # noqa: E402
 import pytest  # noqa: E402

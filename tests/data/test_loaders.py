@@ -462,3 +462,23 @@ def test_info_table_and_json():
     assert "+4 more]" in text  # 12 observation dimensions, 8 shown
     assert "-5, 10" in text
     assert json.dumps(info_json(ds))  # plain Python, serializable
+
+
+def test_minari_flat_cache_gives_the_same_arrays_and_follows_the_file(tmp_path, monkeypatch):
+    from hybridrl.data.generate import toy_dataset
+
+    monkeypatch.setenv("HYBRIDRL_CACHE_DIR", str(tmp_path / "cache"))
+    ds = toy_dataset(lengths=(3, 5, 2, 7), terminal_ends=(True, False, True, False))
+    path = save_minari(ds, "test/cached-v0", root=tmp_path / "root")
+    assert len(list((tmp_path / "cache" / "flat").glob("*.npz"))) == 1  # written by save_minari
+    cached = load_dataset(path)
+    monkeypatch.setenv("HYBRIDRL_CACHE_DIR", "none")
+    fresh = load_dataset(path)
+    for field in ("observations", "actions", "rewards", "next_observations", "terminals", "timeouts"):
+        np.testing.assert_array_equal(getattr(cached, field), getattr(fresh, field))
+        np.testing.assert_array_equal(getattr(cached, field), getattr(ds, field))
+    # Rewriting the dataset changes the file, so the old cache entry is not used.
+    monkeypatch.setenv("HYBRIDRL_CACHE_DIR", str(tmp_path / "cache"))
+    other = toy_dataset(lengths=(4, 4), terminal_ends=(False, True), seed=1)
+    path = save_minari(other, "test/cached-v0", root=tmp_path / "root", overwrite=True)
+    np.testing.assert_array_equal(load_dataset(path).rewards, other.rewards)
