@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
 
+import flax.serialization
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
@@ -34,7 +35,8 @@ from hybridrl.train.core import init_states
 from hybridrl.train.offline import RunError, RunResult, _eval_record, _last_eval_from_file, _Stopwatch
 from hybridrl.train.run_dir import append_jsonl, read_json, run_metadata, truncate_jsonl, write_json
 
-BUFFER_FIELDS = ("observations", "actions", "rewards", "next_observations", "masks")
+TRAIN_FIELDS = ("observations", "actions", "rewards", "next_observations", "masks")
+BUFFER_FIELDS = TRAIN_FIELDS + ("timeouts",)  # timeouts mark episode ends that are not terminations
 
 
 @dataclasses.dataclass
@@ -103,7 +105,7 @@ def _make_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
 
 def empty_buffer(num_seeds: int, capacity: int, spec: Spec) -> dict[str, jax.Array]:
     shapes = {"observations": (spec.obs_dim,), "actions": (spec.act_dim,), "rewards": (),
-              "next_observations": (spec.obs_dim,), "masks": ()}
+              "next_observations": (spec.obs_dim,), "masks": (), "timeouts": ()}
     return {k: jnp.zeros((num_seeds, capacity, *shapes[k]), jnp.float32) for k in BUFFER_FIELDS}
 
 
@@ -120,7 +122,7 @@ def make_env_step(agent: ModuleType, samples: int, update: bool) -> Callable:
         metrics = {}
         if update:
             idx = jax.random.randint(k_batch, (samples,), 0, size)
-            state, metrics = agent.update(state, {k: v[idx] for k, v in buffer.items()}, k_update)
+            state, metrics = agent.update(state, {k: buffer[k][idx] for k in TRAIN_FIELDS}, k_update)
         action = agent.act(state, obs[None], k_act, deterministic=False)[0]
         return state, buffer, key, action, metrics
 
@@ -194,7 +196,8 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                 real_next = np.where(done[:, None], _final_obs(infos, next_obs, done), next_obs)
                 transition = {"observations": obs.astype(np.float32), "actions": np.clip(actions, -ACTION_CLIP, ACTION_CLIP),
                               "rewards": rewards.astype(np.float32), "next_observations": real_next.astype(np.float32),
-                              "masks": 1.0 - terminated.astype(np.float32)}
+                              "masks": 1.0 - terminated.astype(np.float32),
+                              "timeouts": (truncated & ~terminated).astype(np.float32)}
                 episode_return += rewards
                 for i in np.flatnonzero(done):
                     finished_returns[i].append(float(episode_return[i]))
@@ -305,9 +308,12 @@ def _restore(out: Path, states, keys, buffer, capacity: int):
         raise RunError(f"{out}: no checkpoint to resume from; start a new run without --resume")
     step = found[0]
     filled = min(step, capacity)
-    template_buffer = {k: np.zeros((v.shape[0], filled, *v.shape[2:]), np.float32) for k, v in buffer.items()}
-    restored = checkpoint.restore(found[1], {"states": states, "keys": keys, "step": 0, "buffer": template_buffer})
-    buffer = {k: buffer[k].at[:, :filled].set(restored["buffer"][k]) for k in BUFFER_FIELDS}
+    raw = checkpoint.restore(found[1], None)
+    restored = flax.serialization.from_state_dict({"states": states, "keys": keys, "step": 0},
+                                                  {k: raw[k] for k in ("states", "keys", "step")})
+    # Checkpoints written before the buffer kept timeouts have none: their episode ends are unknown (zeros).
+    buffer = {k: buffer[k].at[:, :filled].set(raw["buffer"][k]) for k in BUFFER_FIELDS if k in raw["buffer"]} | \
+        {k: buffer[k] for k in BUFFER_FIELDS if k not in raw["buffer"]}
     return restored["states"], restored["keys"], buffer, int(restored["step"])
 
 

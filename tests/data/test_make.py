@@ -7,6 +7,7 @@ import pytest
 
 from hybridrl.data import DatasetError, load_dataset, save_minari
 from hybridrl.data.make import export_behaviour_policy, make_dataset, parse_name
+from hybridrl.train import checkpoint
 
 
 def test_names_are_parsed_and_refused_with_a_fix():
@@ -38,8 +39,8 @@ def test_random_is_deterministic_and_carries_d4rl_constants(tmp_path):
 def test_missing_policy_and_medium_replay_say_what_to_do(tmp_path):
     with pytest.raises(DatasetError, match=r"no medium behaviour policy is shipped for ant \(shipped: none yet\)"):
         make_dataset("ant-medium", size=10, policy_dir=tmp_path)
-    with pytest.raises(DatasetError, match="medium-replay is not generated yet"):
-        make_dataset("hopper-medium-replay", size=10)
+    with pytest.raises(DatasetError, match=r"no medium behaviour policy is shipped for hopper"):
+        make_dataset("hopper-medium-replay", size=10, policy_dir=tmp_path)
 
 
 def test_exported_sac_actor_generates_data(tmp_path):
@@ -57,6 +58,14 @@ def test_exported_sac_actor_generates_data(tmp_path):
     b = make_dataset("hopper-medium", size=500, seed=1, num_envs=4, policy_dir=policies)
     np.testing.assert_array_equal(a.actions, b.actions)
     assert np.abs(a.actions).max() <= 1.0 and a.metadata["policy"].startswith("hopper-medium.msgpack (SAC, 200 env steps")
+    # medium-replay re-runs the recorded training to the medium step: the same buffer as the original run.
+    replay = make_dataset("hopper-medium-replay", policy_dir=policies)
+    original = checkpoint.restore(checkpoint.latest(run / "checkpoints")[1], None)["buffer"]
+    assert len(replay) == 200
+    np.testing.assert_array_equal(replay.observations, np.asarray(original["observations"][0]))
+    np.testing.assert_array_equal(replay.rewards, np.asarray(original["rewards"][0]))
+    assert replay.timeouts[-1] or replay.terminals[-1]
+    assert replay.num_episodes == int(replay.terminals.sum() + replay.timeouts.sum())
     with pytest.raises(DatasetError, match="a behaviour policy is named ENV-medium or ENV-expert, got 'hopper-random'"):
         export_behaviour_policy(run, 200, "hopper-random", directory=policies)
     with pytest.raises(DatasetError, match="trained on Hopper-v5, not Walker2d-v5"):
