@@ -53,7 +53,7 @@ def test_data_info_missing_file(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "ppo", "--dataset", "x.npz"], "unknown algorithm 'ppo'; choose one of: bc, iql, td3_bc"),
+        (["train", "ppo", "--dataset", "x.npz"], "unknown algorithm 'ppo'; choose one of: bc, iql, sac, td3_bc"),
         (["train", "bc"], "missing --dataset"),
         (["train", "bc", "--dataset", "DATA", "--steps", "0"], "--steps must be at least 1, got 0"),
         (["train", "bc", "--dataset", "DATA", "--set", "learning_rat=1"], "unknown config key(s) ['learning_rat'] for bc"),
