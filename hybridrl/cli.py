@@ -241,15 +241,25 @@ def data_make(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset with the same id"),
 ) -> None:
     """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo, saved as a local Minari dataset."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     from hybridrl.data import DatasetError, save_minari
     from hybridrl.data.make import make_dataset, parse_name
 
     try:
         recipe = parse_name(name)
         dataset_id = f"hybridrl/{recipe.name}-v0"
-        with console.status(f"collecting {name} ({size:,} transitions per policy, seed {seed})..."):
-            ds = make_dataset(name, size=size, seed=seed)
-        path = save_minari(ds, dataset_id, root=root, overwrite=overwrite)
+        if recipe.kind == "medium-replay":
+            with console.status("re-running the medium policy's SAC training to re-generate its replay buffer..."):
+                ds = make_dataset(name, size=size, seed=seed)
+        else:
+            with Progress(TextColumn("[bold]collecting " + name), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
+                task = bar.add_task("collect", total=None)
+                ds = make_dataset(name, size=size, seed=seed,
+                                  on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+        with console.status(f"writing {len(ds):,} transitions in {ds.num_episodes:,} episodes as Minari {dataset_id}..."):
+            path = save_minari(ds, dataset_id, root=root, overwrite=overwrite)
     except DatasetError as exc:
         _fail(str(exc))
     returns = ds.episode_returns

@@ -30,6 +30,7 @@ def collect(
     num_envs: int = 16,
     on_episode_start: Callable[[int, np.random.Generator], None] | None = None,
     name: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> Dataset:
     """Roll out ``policy(obs[num_envs, obs_dim], rng) -> actions`` in a vector env.
 
@@ -37,6 +38,7 @@ def collect(
     are reached; the episode that crosses the limit is cut and marked as a
     timeout. ``on_episode_start(env_index, rng)`` is called whenever an
     environment starts a new episode (for per-episode behaviour settings).
+    ``on_progress(transitions_kept)`` is called after every finished episode.
     """
     rng = np.random.default_rng(seed)
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
@@ -66,6 +68,8 @@ def collect(
                     episodes.append({k: np.asarray(v) for k, v in b.items()})
                     total += len(b["rewards"])
                     buffers[i] = _empty_buffer()
+                    if on_progress:
+                        on_progress(min(total, transitions))
                     if on_episode_start:
                         on_episode_start(i, rng)
             obs = next_obs

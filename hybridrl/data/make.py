@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import flax.serialization
 import jax
@@ -74,19 +74,24 @@ def load_behaviour_policy(env: str, level: str, directory: Path = POLICY_DIR) ->
 
 
 def make_dataset(name: str, size: int = 1_000_000, seed: int = 0, num_envs: int = 16,
-                 policy_dir: Path = POLICY_DIR) -> Dataset:
-    """Generate dataset ``name`` (ENV-KIND) with ``size`` transitions per policy, deterministically for ``seed``."""
+                 policy_dir: Path = POLICY_DIR, on_progress: Callable[[int, int], None] | None = None) -> Dataset:
+    """Generate dataset ``name`` (ENV-KIND) with ``size`` transitions per policy, deterministically for ``seed``.
+
+    ``on_progress(done, total)`` reports collected transitions (not called for medium-replay, which trains).
+    """
     recipe = parse_name(name)
     if size < 1:
         raise DatasetError(f"--size must be at least 1, got {size}")
     if recipe.kind == "medium-replay":
         ds = medium_replay(recipe.env, policy_dir)
     elif recipe.kind == "medium-expert":
-        parts = [_rollouts(recipe.env, level, size, seed + i, num_envs, policy_dir)
+        parts = [_rollouts(recipe.env, level, size, seed + i, num_envs, policy_dir,
+                           on_progress and (lambda n, i=i: on_progress(i * size + n, 2 * size)))
                  for i, level in enumerate(("medium", "expert"))]
         ds = _concatenate(parts)
     else:
-        ds = _rollouts(recipe.env, recipe.kind, size, seed, num_envs, policy_dir)
+        ds = _rollouts(recipe.env, recipe.kind, size, seed, num_envs, policy_dir,
+                       on_progress and (lambda n: on_progress(n, size)))
     low, high = D4RL_REF_SCORES[recipe.env]
     return dataclasses.replace(
         ds, name=recipe.name, ref_min_score=low, ref_max_score=high,
@@ -95,7 +100,8 @@ def make_dataset(name: str, size: int = 1_000_000, seed: int = 0, num_envs: int 
     )
 
 
-def _rollouts(env: str, level: str, size: int, seed: int, num_envs: int, policy_dir: Path) -> Dataset:
+def _rollouts(env: str, level: str, size: int, seed: int, num_envs: int, policy_dir: Path,
+              on_progress: Callable[[int], None] | None = None) -> Dataset:
     import gymnasium as gym
 
     env_id = ENVS[env]
@@ -110,7 +116,7 @@ def _rollouts(env: str, level: str, size: int, seed: int, num_envs: int, policy_
         params, entry = load_behaviour_policy(env, level, policy_dir)
         policy = _sac_sampler(params, tuple(entry["hidden_dims"]), seed, scale, shift)
         meta = {"policy": f"{entry['file']} (SAC, {entry['env_steps']:,} env steps, eval return {entry['eval_return']:.1f})"}
-    ds = collect(env_id, policy, size, seed=seed, num_envs=num_envs, name=f"{env}-{level}")
+    ds = collect(env_id, policy, size, seed=seed, num_envs=num_envs, name=f"{env}-{level}", on_progress=on_progress)
     return dataclasses.replace(ds, metadata=meta)
 
 
