@@ -47,8 +47,10 @@ def make_algo(name: str):
         config = d3rlpy.algos.TD3PlusBCConfig(batch_size=BATCH)
     elif name == "iql":
         config = d3rlpy.algos.IQLConfig(batch_size=BATCH)
+    elif name == "sac":
+        config = d3rlpy.algos.SACConfig(batch_size=BATCH)
     else:
-        raise ValueError(f"unknown algorithm {name!r}; choose td3_bc or iql")
+        raise ValueError(f"unknown algorithm {name!r}; choose td3_bc, iql or sac")
     return config.create(device="cpu:0")
 
 

@@ -42,12 +42,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hybridrl.agents import iql, td3_bc
+from hybridrl.agents import iql, sac, td3_bc
 from hybridrl.agents.base import Spec
 from hybridrl.train.core import init_states, make_train_chunk
 
 OBS_DIM, ACT_DIM, HIDDEN, BATCH, NUM_TRANSITIONS = 17, 6, (256, 256), 256, 100_000
-AGENTS = {"td3_bc": td3_bc, "iql": iql}
+AGENTS = {"td3_bc": td3_bc, "iql": iql, "sac": sac}
 D3RLPY_VERSION, TORCH_VERSION = "2.8.1", "2.13.0"
 D3RLPY_VENV = Path(os.environ.get("HYBRIDRL_BENCH_CACHE", Path.home() / ".cache" / "hybridrl-bench")) / "d3rlpy-venv"
 WORKER = Path(__file__).with_name("_d3rlpy_worker.py")
@@ -81,6 +81,13 @@ WORKER = Path(__file__).with_name("_d3rlpy_worker.py")
 #   new value on s' (TD target)             1 F_V
 #   twin critics fwd+bwd                    6 F_Q
 #   total per update                        3 F_pi + 5 F_V + 8 F_Q   ~ 582.9 MFLOP
+# SAC (twin critics, one update per step; the two actor heads counted as one output layer):
+#   actor on s' (sample a')                 1 F_pi
+#   twin target critics on (s', a')         2 F_Q
+#   twin critics fwd+bwd                    6 F_Q
+#   actor fwd+bwd                           3 F_pi
+#   twin critics fwd+bwd to input           4 F_Q
+#   total per update                        4 F_pi + 12 F_Q           ~ 586.7 MFLOP
 # These are the work the algorithm needs; an implementation that does more
 # (vmapped TD3+BC runs its actor branch on every step, see below) shows as a
 # lower fraction of peak, not as more FLOPs.
@@ -100,6 +107,8 @@ def update_flops(algo: str) -> float:
         return 2.5 * f_pi + 9 * f_q
     if algo == "iql":
         return 3 * f_pi + 5 * f_v + 8 * f_q
+    if algo == "sac":
+        return 4 * f_pi + 12 * f_q
     raise ValueError(algo)
 
 
