@@ -16,6 +16,8 @@ from rich.table import Table
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline, imitation and hybrid RL on JAX.")
 data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect datasets.")
 app.add_typer(data_app, name="data")
+runs_app = typer.Typer(add_completion=False, no_args_is_help=True, help="List and inspect run folders.")
+app.add_typer(runs_app, name="runs")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -285,6 +287,42 @@ def data_export_policy(
     except (DatasetError, RunError) as exc:
         _fail(str(exc))
     console.print(f"{name}: step {entry['env_steps']:,}, eval return {entry['eval_return']}, file {entry['file']}")
+
+
+@runs_app.command("ls")
+def runs_ls(
+    root: Path = typer.Argument(Path("runs"), help="folder searched for run folders (recursively)"),
+    as_json: bool = typer.Option(False, "--json", help="print every figure as JSON"),
+) -> None:
+    """Runs under ROOT: algorithm, data, progress, score, speed, wall time split, peak memory, git commit."""
+    from hybridrl.train.runs import list_runs, short
+    from hybridrl.train.run_dir import RunError
+
+    try:
+        rows = list_runs(root)
+    except RunError as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+
+    def num(value, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    table = Table(title=f"{len(rows)} run(s) under {root}", caption="time s: compile/train/eval/io; ckpt N: not finished (running, or stopped: --resume); --json for all")
+    for column in ("run", "algo", "steps", "status", "score", "upd/s", "time s", "peak MB", "commit"):
+        table.add_column(column, justify="right" if column in ("steps", "score", "upd/s", "peak MB") else "left",
+                         overflow="fold")
+    for r in rows:
+        t = r["timings_s"]
+        peak = (r["peak_memory_mb"] or {}).get("host")
+        commit = "-" if r["git_commit"] is None else r["git_commit"][:7] + ("+" if r["git_dirty"] else "")
+        table.add_row(r["run"], r["algo"] + (" online" if r["mode"] == "online" else ""),
+                      f"{short(r['step'])}/{short(r['planned_steps'])}", r["status"],
+                      num(r["score"], ".1f") + ("" if r["score"] is None or r["score_is_normalized"] else " (return)"),
+                      num(r["updates_per_s"], ",.0f"), "/".join(num(t[k], ".0f") for k in ("compile", "train", "evaluate", "io")),
+                      num(peak, ",.0f"), commit)
+    console.print(table)
 
 
 def main() -> None:  # pragma: no cover

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -20,12 +19,17 @@ from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
+from hybridrl.train.tensorboard import EventWriter
 from hybridrl.train.core import init_states, make_train_chunk
-from hybridrl.train.run_dir import append_jsonl, read_json, read_jsonl, run_metadata, truncate_jsonl, write_json
-
-
-class RunError(ValueError):
-    """A run cannot start or resume; the message says why and what to do."""
+from hybridrl.train.run_dir import (
+    RunError,
+    append_jsonl,
+    read_json,
+    read_jsonl,
+    start_run_dir,
+    truncate_jsonl,
+    write_summary,
+)
 
 
 @dataclasses.dataclass
@@ -162,6 +166,8 @@ def train_offline(
         watch.add("io", time.perf_counter() - t0)
     else:
         _start_run_dir(out, config, agent_config, prep, ref, dataset)
+    # A new file per process; on resume TensorBoard drops the old file's points past the restart step.
+    tb = EventWriter(out / "tb")
 
     train_fns: dict[int, Callable] = {}
     policy = Policy(agent, states, prep, seeds, env_id, ref)
@@ -191,10 +197,12 @@ def train_offline(
                 bar.update(task, completed=step, info=f"{n / dt:,.0f} upd/s")
 
                 if step % config.log_every == 0 or step == config.steps:
-                    append_jsonl(out / "metrics.jsonl", [
+                    records = [
                         {"step": step, "seed": s, "updates_per_s": n * len(seeds) / dt,
                          **{k: float(v[i]) for k, v in metrics.items()}}
-                        for i, s in enumerate(seeds)])
+                        for i, s in enumerate(seeds)]
+                    append_jsonl(out / "metrics.jsonl", records)
+                    tb.records(step, records, "train")
                 if envs is not None and (step % config.eval_every == 0 or step == config.steps):
                     t0 = time.perf_counter()
                     policy.states = states
@@ -203,7 +211,9 @@ def train_offline(
                     watch.add("evaluate", time.perf_counter() - t0)
                     last_eval = {"returns": result.returns.mean(1),
                                  "scores": None if result.normalized is None else result.normalized.mean(1)}
-                    append_jsonl(out / "eval.jsonl", [_eval_record(step, s, i, result) for i, s in enumerate(seeds)])
+                    records = [_eval_record(step, s, i, result) for i, s in enumerate(seeds)]
+                    append_jsonl(out / "eval.jsonl", records)
+                    tb.records(step, records, "eval")
                     shown = last_eval["scores"] if last_eval["scores"] is not None else last_eval["returns"]
                     bar.update(task, info=f"eval {'score' if ref else 'return'} {np.mean(shown):.1f}")
                 if step % ckpt_every == 0 or step == config.steps:
@@ -220,16 +230,9 @@ def train_offline(
     timings["updates_per_s"] = train_steps * len(seeds) / timings["train"] if timings.get("train") else 0.0
     if last_eval is None and (out / "eval.jsonl").exists():
         last_eval = _last_eval_from_file(out / "eval.jsonl", seeds)
+    write_summary(out, step, seeds, last_eval, timings)
     returns = None if last_eval is None else last_eval["returns"]
     scores = None if last_eval is None else last_eval["scores"]
-    write_json(out / "summary.json", {
-        "step": step,
-        "seeds": seeds,
-        "final_return": None if returns is None else returns.tolist(),
-        "final_normalized_score": None if scores is None else scores.tolist(),
-        "final_normalized_score_mean": None if scores is None else float(np.mean(scores)),
-        "timings_s": timings,
-    })
     return RunResult(out, config, step, returns, scores, timings)
 
 
@@ -274,20 +277,10 @@ def _last_eval_from_file(path: Path, seeds: list[int]) -> dict[str, np.ndarray |
 
 def _start_run_dir(out: Path, config: RunConfig, agent_config: Any, prep: Preprocessing,
                    ref: tuple[float, float] | None, dataset: Dataset) -> None:
-    if out.exists() and any(out.iterdir()):
-        raise RunError(f"{out} already exists and is not empty; pass --resume {out} to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        write_json(out / "config.json", {
-            "run": dataclasses.asdict(config),
-            "agent": {"name": config.algo, **dataclasses.asdict(agent_config)},
-            "dataset": {"source": config.dataset, "name": dataset.name, "transitions": len(dataset),
-                        "episodes": dataset.num_episodes, "env_id": dataset.env_id},
-            "reference_scores": None if ref is None else {"random": ref[0], "expert": ref[1]},
-        })
-        write_json(out / "preprocessing.json", prep.to_dict())
-        write_json(out / "meta.json", run_metadata())
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
-
+    start_run_dir(out, {
+        "run": dataclasses.asdict(config),
+        "agent": {"name": config.algo, **dataclasses.asdict(agent_config)},
+        "dataset": {"source": config.dataset, "name": dataset.name, "transitions": len(dataset),
+                    "episodes": dataset.num_episodes, "env_id": dataset.env_id},
+        "reference_scores": None if ref is None else {"random": ref[0], "expert": ref[1]},
+    }, prep.to_dict())

@@ -10,7 +10,6 @@ place. Before ``start_steps`` the actions are uniform and nothing updates.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from types import ModuleType
@@ -31,9 +30,10 @@ from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
+from hybridrl.train.tensorboard import EventWriter
 from hybridrl.train.core import init_states
 from hybridrl.train.offline import RunError, RunResult, _eval_record, _last_eval_from_file, _Stopwatch
-from hybridrl.train.run_dir import append_jsonl, read_json, run_metadata, truncate_jsonl, write_json
+from hybridrl.train.run_dir import append_jsonl, read_json, start_run_dir, truncate_jsonl, write_summary
 
 TRAIN_FIELDS = ("observations", "actions", "rewards", "next_observations", "masks")
 BUFFER_FIELDS = TRAIN_FIELDS + ("timeouts",)  # timeouts mark episode ends that are not terminations
@@ -170,6 +170,8 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
         watch.add("io", time.perf_counter() - t0)
     else:
         _start_run_dir(out, config, agent_config, prep, ref)
+    # A new file per process; on resume TensorBoard drops the old file's points past the restart step.
+    tb = EventWriter(out / "tb")
 
     # Host-side randomness (warm-up actions, env resets) is derived from (seed, step), so a resumed run is seeded too.
     rng = np.random.default_rng([config.seed, step])
@@ -233,12 +235,14 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                     tick, tick_step = now, step
                     means = _mean_metrics(pending_metrics)
                     pending_metrics = []
-                    append_jsonl(out / "metrics.jsonl", [
+                    records = [
                         {"step": step, "seed": s, "env_steps_per_s": rate,
                          "train_return": float(np.mean(finished_returns[i])) if finished_returns[i] else None,
                          "train_episodes": len(finished_returns[i]),
                          **{k: float(v[i]) for k, v in means.items()}}
-                        for i, s in enumerate(seeds)])
+                        for i, s in enumerate(seeds)]
+                    append_jsonl(out / "metrics.jsonl", records)
+                    tb.records(step, records, "train")
                     finished_returns = [[] for _ in seeds]
                     bar.update(task, completed=step, info=f"{rate:,.0f} env steps/s")
                 if at_eval:
@@ -249,7 +253,9 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                     watch.add("evaluate", time.perf_counter() - t0)
                     last_eval = {"returns": result.returns.mean(1),
                                  "scores": None if result.normalized is None else result.normalized.mean(1)}
-                    append_jsonl(out / "eval.jsonl", [_eval_record(step, s, i, result) for i, s in enumerate(seeds)])
+                    records = [_eval_record(step, s, i, result) for i, s in enumerate(seeds)]
+                    append_jsonl(out / "eval.jsonl", records)
+                    tb.records(step, records, "eval")
                     bar.update(task, info=f"eval return {np.mean(last_eval['returns']):.1f}")
                 if at_ckpt:
                     t0 = time.perf_counter()
@@ -266,16 +272,9 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
     timings["updates_per_s"] = updates / timings["train"] if timings.get("train") else 0.0
     if last_eval is None and (out / "eval.jsonl").exists():
         last_eval = _last_eval_from_file(out / "eval.jsonl", seeds)
+    write_summary(out, step, seeds, last_eval, timings)
     returns = None if last_eval is None else last_eval["returns"]
     scores = None if last_eval is None else last_eval["scores"]
-    write_json(out / "summary.json", {
-        "step": step,
-        "seeds": seeds,
-        "final_return": None if returns is None else returns.tolist(),
-        "final_normalized_score": None if scores is None else scores.tolist(),
-        "final_normalized_score_mean": None if scores is None else float(np.mean(scores)),
-        "timings_s": timings,
-    })
     return RunResult(out, config, step, returns, scores, timings)
 
 
@@ -319,22 +318,13 @@ def _restore(out: Path, states, keys, buffer, capacity: int):
 
 def _start_run_dir(out: Path, config: OnlineConfig, agent_config: Any, prep: Preprocessing,
                    ref: tuple[float, float] | None) -> None:
-    if out.exists() and any(out.iterdir()):
-        raise RunError(f"{out} already exists and is not empty; pass --resume {out} to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        write_json(out / "config.json", {
-            "mode": "online",
-            "run": dataclasses.asdict(config),
-            "agent": {"name": config.algo, **dataclasses.asdict(agent_config)},
-            "dataset": None,
-            "reference_scores": None if ref is None else {"random": ref[0], "expert": ref[1]},
-        })
-        write_json(out / "preprocessing.json", prep.to_dict())
-        write_json(out / "meta.json", run_metadata())
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        raise
+    start_run_dir(out, {
+        "mode": "online",
+        "run": dataclasses.asdict(config),
+        "agent": {"name": config.algo, **dataclasses.asdict(agent_config)},
+        "dataset": None,
+        "reference_scores": None if ref is None else {"random": ref[0], "expert": ref[1]},
+    }, prep.to_dict())
 
 
 def load_online_config(run_dir: Path) -> OnlineConfig:

@@ -6,7 +6,7 @@
       preprocessing.json   observation statistics, action bounds, reward scale
       metrics.jsonl        one record per log step per seed
       eval.jsonl           one record per evaluation per seed
-      summary.json         final scores and timings (written when the run ends)
+      summary.json         final scores, wall time split, peak memory (written when the run ends)
       checkpoints/         step_*.msgpack (Flax msgpack, atomic)
 """
 
@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from hybridrl.train.checkpoint import atomic_write_bytes
+
+class RunError(ValueError):
+    """A run cannot start or resume; the message says why and what to do."""
+
 
 PACKAGES = ("hybridrl", "jax", "jaxlib", "flax", "optax", "numpy", "gymnasium", "mujoco", "minari", "h5py")
 
@@ -98,9 +102,77 @@ def run_metadata() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": {
             "processor": platform.processor() or platform.machine(),
+            "cpu_model": _cpu_model(),
             "cpu_count": os.cpu_count(),
+            "memory_gb": _memory_gb(),
             "devices": [str(d) for d in jax.devices()],
+            "gpus": [d.device_kind for d in jax.devices() if d.platform == "gpu"],
         },
         "command": sys.argv,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def _memory_gb() -> float | None:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def peak_memory_mb() -> dict[str, float | None]:
+    """Peak resident memory of this process (host) and peak bytes in use on the first device, where reported."""
+    import resource
+
+    import jax
+
+    host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    if sys.platform == "darwin":
+        host /= 1024  # macOS reports bytes
+    stats = jax.devices()[0].memory_stats() or {}
+    device = stats.get("peak_bytes_in_use")
+    return {"host": round(host, 1), "device": None if device is None else round(device / 2**20, 1)}
+
+
+def write_summary(out: Path, step: int, seeds: list[int], last_eval: dict | None, timings: dict[str, float]) -> None:
+    """summary.json: the step reached, final returns and normalized scores per seed, wall time split, peak memory."""
+    returns = None if last_eval is None else last_eval["returns"]
+    scores = None if last_eval is None else last_eval["scores"]
+    write_json(out / "summary.json", {
+        "step": step,
+        "seeds": seeds,
+        "final_return": None if returns is None else [float(x) for x in returns],
+        "final_normalized_score": None if scores is None else [float(x) for x in scores],
+        "final_normalized_score_mean": None if scores is None else float(sum(scores) / len(scores)),
+        "timings_s": timings,
+        "peak_memory_mb": peak_memory_mb(),
+    })
+
+
+def start_run_dir(out: Path, config: dict[str, Any], preprocessing: dict[str, Any]) -> None:
+    """Create ``out`` with config.json, preprocessing.json and meta.json; refuse a folder that is not empty.
+
+    If writing fails, the folder is removed again, so no half-written run is left behind.
+    """
+    import shutil
+
+    if out.exists() and any(out.iterdir()):
+        raise RunError(f"{out} already exists and is not empty; pass --resume {out} to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        write_json(out / "config.json", config)
+        write_json(out / "preprocessing.json", preprocessing)
+        write_json(out / "meta.json", run_metadata())
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
