@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -19,6 +20,7 @@ from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
+from hybridrl.train.loggers import Loggers, require
 from hybridrl.train.tensorboard import EventWriter
 from hybridrl.train.core import init_states, make_train_chunk
 from hybridrl.train.run_dir import (
@@ -48,6 +50,7 @@ class RunConfig:
     checkpoint_every: int | None = None  # None = at every evaluation
     keep_checkpoints: int = 3
     agent: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of the agent's Config
+    loggers: list[str] = dataclasses.field(default_factory=list)  # optional trackers: "wandb", "mlflow"
 
     def seed_list(self) -> list[int]:
         return [self.seed + i for i in range(self.seeds)]
@@ -118,6 +121,7 @@ def train_offline(
     its newest checkpoint (records logged after that checkpoint are dropped).
     """
     config.check()
+    require(config.loggers)  # a missing wandb / mlflow stops the run before its folder is made
     out = Path(out)
     agent = get_agent(config.algo)
     agent_config = resolve_agent_config(config)
@@ -168,6 +172,12 @@ def train_offline(
         _start_run_dir(out, config, agent_config, prep, ref, dataset)
     # A new file per process; on resume TensorBoard drops the old file's points past the restart step.
     tb = EventWriter(out / "tb")
+    try:
+        loggers = Loggers(config.loggers, out, read_json(out / "config.json"))
+    except Exception:
+        if not resume:
+            shutil.rmtree(out, ignore_errors=True)  # nothing trained yet: leave no half-made run folder behind
+        raise
 
     train_fns: dict[int, Callable] = {}
     policy = Policy(agent, states, prep, seeds, env_id, ref)
@@ -203,6 +213,7 @@ def train_offline(
                         for i, s in enumerate(seeds)]
                     append_jsonl(out / "metrics.jsonl", records)
                     tb.records(step, records, "train")
+                    loggers.records(step, records, "train")
                 if envs is not None and (step % config.eval_every == 0 or step == config.steps):
                     t0 = time.perf_counter()
                     policy.states = states
@@ -214,6 +225,7 @@ def train_offline(
                     records = [_eval_record(step, s, i, result) for i, s in enumerate(seeds)]
                     append_jsonl(out / "eval.jsonl", records)
                     tb.records(step, records, "eval")
+                    loggers.records(step, records, "eval")
                     shown = last_eval["scores"] if last_eval["scores"] is not None else last_eval["returns"]
                     bar.update(task, info=f"eval {'score' if ref else 'return'} {np.mean(shown):.1f}")
                 if step % ckpt_every == 0 or step == config.steps:
@@ -222,6 +234,7 @@ def train_offline(
                                     keep=config.keep_checkpoints)
                     watch.add("io", time.perf_counter() - t0)
     finally:
+        loggers.close()
         if envs is not None:
             envs.close()
 

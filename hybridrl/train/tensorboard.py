@@ -98,9 +98,14 @@ class EventWriter:
 
     def records(self, step: int, records: list[dict], group: str) -> None:
         """Per-seed records (as in metrics.jsonl / eval.jsonl) as scalars tagged ``group/name/seed_S``."""
-        scalars = {}
-        for r in records:
-            for key, value in r.items():
-                if key not in ("step", "seed") and isinstance(value, (int, float)) and not isinstance(value, bool):
-                    scalars[f"{group}/{key}/seed_{r['seed']}"] = value
-        self.scalars(step, scalars)
+        self.scalars(step, record_scalars(records, group))
+
+
+def record_scalars(records: list[dict], group: str) -> dict[str, float]:
+    """The numbers in per-seed records, tagged ``group/name/seed_S`` (lists, None and flags are left out)."""
+    scalars = {}
+    for r in records:
+        for key, value in r.items():
+            if key not in ("step", "seed") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                scalars[f"{group}/{key}/seed_{r['seed']}"] = value
+    return scalars
