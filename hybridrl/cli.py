@@ -33,7 +33,9 @@ def _enable_compilation_cache() -> None:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)  # "[x]" in a message is text
     raise typer.Exit(code)
 
 
@@ -109,16 +111,26 @@ def train(
     start_steps: int = typer.Option(5_000, "--start-steps", help="online: uniform random actions and no updates for this many steps"),
     buffer_size: Optional[int] = typer.Option(None, "--buffer-size", help="online: replay capacity (default: --online-steps)"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    loggers: list[str] = typer.Option([], "--logger", help="also log to wandb or mlflow (repeatable; needs pip install 'hybridrl[wandb]' / '[mlflow]')"),
 ) -> None:
     """Train an agent offline on a dataset, or online (sac) in an environment; evaluate it in the environment."""
     from hybridrl.agents import get_agent
     from hybridrl.data import DatasetError, load_dataset
+    from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunConfig, RunError, load_run_config
     from hybridrl.train.online import OnlineConfig, load_online_config
 
     _enable_compilation_cache()
     online = online_steps is not None or (algo == "sac" and dataset is None and resume is None)
-    if resume is not None and (resume / "config.json").exists() and json.loads((resume / "config.json").read_text()).get("mode") == "online":
+    resumes_online = (resume is not None and (resume / "config.json").exists()
+                      and json.loads((resume / "config.json").read_text()).get("mode") == "online")
+    if loggers and (online or resumes_online):
+        _fail("--logger works with offline training only for now; online runs write tb/ for TensorBoard")
+    try:
+        require_loggers(loggers)  # before any data is loaded
+    except RunError as exc:
+        _fail(str(exc))
+    if resumes_online:
         config = load_online_config(resume)
         if algo is not None and algo != config.algo:
             _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
@@ -153,6 +165,8 @@ def train(
         if algo is not None and algo != config.algo:
             _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
         out, source = resume, config.dataset
+        if loggers:  # for this process; the run folder keeps the loggers it was started with
+            config.loggers = loggers
     else:
         if algo is None:
             _fail("missing ALGO: choose bc, td3_bc or iql (or pass --resume RUN_DIR)")
@@ -167,7 +181,8 @@ def train(
         out = out or Path("runs") / f"{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         config = RunConfig(algo=algo, dataset=str(dataset), env=env, steps=steps, seeds=seeds, seed=seed,
                            eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,
-                           checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides))
+                           checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides),
+                           loggers=loggers)
     try:
         column_map = json.loads(columns) if columns else None
         ds = load_dataset(source, columns=column_map)
@@ -310,19 +325,105 @@ def runs_ls(
         return "-" if value is None else format(value, fmt)
 
     table = Table(title=f"{len(rows)} run(s) under {root}", caption="time s: compile/train/eval/io; ckpt N: not finished (running, or stopped: --resume); --json for all")
-    for column in ("run", "algo", "steps", "status", "score", "upd/s", "time s", "peak MB", "commit"):
-        table.add_column(column, justify="right" if column in ("steps", "score", "upd/s", "peak MB") else "left",
+    for column in ("run", "algo", "data", "seeds", "steps", "status", "score", "upd/s", "time s", "peak MB", "commit"):
+        table.add_column(column, justify="right" if column in ("seeds", "steps", "score", "upd/s", "peak MB") else "left",
                          overflow="fold")
     for r in rows:
         t = r["timings_s"]
         peak = (r["peak_memory_mb"] or {}).get("host")
         commit = "-" if r["git_commit"] is None else r["git_commit"][:7] + ("+" if r["git_dirty"] else "")
-        table.add_row(r["run"], r["algo"] + (" online" if r["mode"] == "online" else ""),
+        table.add_row(r["run"], r["algo"] + (" online" if r["mode"] == "online" else ""), r["data"], str(r["seeds"]),
                       f"{short(r['step'])}/{short(r['planned_steps'])}", r["status"],
                       num(r["score"], ".1f") + ("" if r["score"] is None or r["score_is_normalized"] else " (return)"),
                       num(r["updates_per_s"], ",.0f"), "/".join(num(t[k], ".0f") for k in ("compile", "train", "evaluate", "io")),
                       num(peak, ",.0f"), commit)
     console.print(table)
+
+
+@app.command("select")
+def select(
+    run_dirs: list[Path] = typer.Argument(..., help="run folders whose checkpoints are ranked (every seed of every checkpoint)"),
+    dataset: str = typer.Option(..., "--dataset", help="Minari id or path to a dataset from the runs' environment"),
+    steps: int = typer.Option(50_000, "--steps", help="FQE gradient steps"),
+    split: str = typer.Option("held-out", "--split", help="held-out (a random 20% of whole episodes) or all"),
+    overrides: list[str] = typer.Option([], "--set", help="FQE setting, e.g. --set discount=0.95 (repeatable)"),
+    seed: int = typer.Option(0, "--seed", help="FQE initialisation and batch seed"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON instead of a table"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Rank checkpoints by Fitted Q Evaluation on logged data, without the environment; writes RUN_DIR/selection.json."""
+    import dataclasses
+
+    from hybridrl.data import DatasetError, load_dataset
+    from hybridrl.evaluate.fqe import FQEConfig
+    from hybridrl.evaluate.select import SPLITS, select_checkpoints, write_selection
+    from hybridrl.train.run_dir import RunError
+
+    _enable_compilation_cache()
+    if split not in SPLITS:
+        _fail(f"unknown --split '{split}'; use held-out or all")
+    try:
+        values = {k: tuple(v) if isinstance(v, list) else v for k, v in _parse_overrides(overrides).items()}
+        config = FQEConfig(**{"steps": steps, **values})
+        config.check()
+    except TypeError as exc:
+        _fail(f"unknown FQE setting in --set ({exc}); valid keys: {', '.join(f.name for f in dataclasses.fields(FQEConfig))}")
+    except ValueError as exc:
+        _fail(str(exc))
+    try:
+        ds = load_dataset(dataset)
+        result = select_checkpoints(run_dirs, ds, dataset, split=split, config=config, seed=seed,
+                                    progress=progress and not as_json)
+        paths = write_selection(result, run_dirs)
+    except (DatasetError, RunError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(result.to_dict()))
+        return
+
+    def num(value, fmt: str = ".1f") -> str:
+        return "-" if value is None else format(value, fmt)
+
+    table = Table(title=f"{len(result.candidates)} checkpoint(s) ranked by FQE on {dataset} ({split}, "
+                        f"{result.info['dataset']['episodes']} episodes, gamma {config.discount})",
+                  caption="FQE: discounted value from the initial states; true: mean return in eval.jsonl")
+    for column in ("rank", "run", "step", "seed", "FQE estimate", "true return", "normalized"):
+        table.add_column(column, justify="left" if column == "run" else "right", no_wrap=column != "run")
+    for i, c in enumerate(result.candidates, 1):
+        table.add_row(str(i), c.run, f"{c.step:,}", str(c.seed), f"{c.fqe:.2f}", num(c.true_return),
+                      num(c.normalized_score), style="bold" if i == 1 else None)
+    console.print(table)
+    pick = result.pick
+    console.print(f"FQE picks {pick.run} step {pick.step:,} seed {pick.seed} (estimate {pick.fqe:.2f}, "
+                  f"true return {num(pick.true_return)})")
+    if result.best_true is not None:
+        best = result.best_true
+        console.print(f"best true return: {best.true_return:.1f} ({best.run} step {best.step:,} seed {best.seed}); "
+                      f"regret of the pick: {num(result.regret)}")
+    if result.spearman is not None:
+        console.print(f"Spearman rank correlation, FQE vs true return: [bold]{result.spearman:.2f}[/] over {result.pairs} checkpoints")
+    else:
+        console.print(f"Spearman rank correlation: not available ({result.pairs} checkpoint(s) with a true return; needs 3 with distinct values)")
+    console.print("written: " + ", ".join(str(p) for p in paths))
+
+
+@app.command("report")
+def report(
+    run_dirs: list[Path] = typer.Argument(..., help="run folders, or folders that hold them (searched recursively for config.json)"),
+    out: Path = typer.Option(Path("report"), "--out", help="folder for report.md, index.html and the figures"),
+    reps: int = typer.Option(50_000, "--reps", help="bootstrap repetitions for every interval"),
+    seed: int = typer.Option(0, "--seed", help="bootstrap seed: same runs and seed, same report"),
+) -> None:
+    """Compare runs: final and best-checkpoint scores with bootstrap intervals, curves, profiles, one offline HTML page."""
+    from hybridrl.analysis.report import ReportError, build_report
+
+    try:
+        with err_console.status("reading runs") as status:
+            result = build_report(run_dirs, out, reps=reps, seed=seed, on_stage=status.update)
+    except ReportError as exc:
+        _fail(str(exc))
+    console.print(f"{len(result.algos)} algorithm(s) x {len(result.tasks)} task(s), {result.runs} runs: "
+                  f"wrote {len(result.files)} files to {result.out}; open {result.out / 'index.html'}")
 
 
 def main() -> None:  # pragma: no cover
