@@ -124,8 +124,6 @@ def train(
     online = online_steps is not None or (algo == "sac" and dataset is None and resume is None)
     resumes_online = (resume is not None and (resume / "config.json").exists()
                       and json.loads((resume / "config.json").read_text()).get("mode") == "online")
-    if loggers and (online or resumes_online):
-        _fail("--logger works with offline training only for now; online runs write tb/ for TensorBoard")
     try:
         require_loggers(loggers)  # before any data is loaded
     except RunError as exc:
@@ -134,6 +132,8 @@ def train(
         config = load_online_config(resume)
         if algo is not None and algo != config.algo:
             _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
+        if loggers:  # for this process; the run folder keeps the loggers it was started with
+            config.loggers = loggers
         result = _run_training(config, None, resume, True, progress)
         if result.final_returns is not None:
             _print_scores(result)
@@ -152,7 +152,7 @@ def train(
         config = OnlineConfig(algo=algo, env=env, online_steps=online_steps or 250_000, seeds=seeds, seed=seed,
                               start_steps=start_steps, buffer_size=buffer_size, eval_every=eval_every,
                               eval_episodes=eval_episodes, log_every=log_every, checkpoint_every=checkpoint_every,
-                              keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides))
+                              keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides), loggers=loggers)
         result = _run_training(config, None, out, False, progress)
         _print_scores(result)
         console.print(f"run saved in [bold]{out}[/]")

@@ -10,6 +10,7 @@ place. Before ``start_steps`` the actions are uniform and nothing updates.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from pathlib import Path
 from types import ModuleType
@@ -30,6 +31,7 @@ from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
+from hybridrl.train.loggers import Loggers, require
 from hybridrl.train.tensorboard import EventWriter
 from hybridrl.train.core import init_states
 from hybridrl.train.offline import RunError, RunResult, _eval_record, _last_eval_from_file, _Stopwatch
@@ -56,6 +58,7 @@ class OnlineConfig:
     checkpoint_every: int | None = None  # None = at every evaluation
     keep_checkpoints: int = 3
     agent: dict[str, Any] = dataclasses.field(default_factory=dict)
+    loggers: list[str] = dataclasses.field(default_factory=list)  # optional trackers: "wandb", "mlflow"
 
     def seed_list(self) -> list[int]:
         return [self.seed + i for i in range(self.seeds)]
@@ -133,6 +136,7 @@ def make_env_step(agent: ModuleType, samples: int, update: bool) -> Callable:
 def train_online(config: OnlineConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> RunResult:
     """Train ``config.seeds`` seeds of ``config.algo`` online in ``config.env``; write everything to ``out``."""
     config.check()
+    require(config.loggers)  # a missing wandb / mlflow stops the run before its folder is made
     out = Path(out)
     agent = get_agent(config.algo)
     agent_config = resolve_online_agent_config(config)
@@ -172,6 +176,12 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
         _start_run_dir(out, config, agent_config, prep, ref)
     # A new file per process; on resume TensorBoard drops the old file's points past the restart step.
     tb = EventWriter(out / "tb")
+    try:
+        loggers = Loggers(config.loggers, out, read_json(out / "config.json"))
+    except Exception:
+        if not resume:
+            shutil.rmtree(out, ignore_errors=True)  # nothing trained yet: leave no half-made run folder behind
+        raise
 
     # Host-side randomness (warm-up actions, env resets) is derived from (seed, step), so a resumed run is seeded too.
     rng = np.random.default_rng([config.seed, step])
@@ -243,6 +253,7 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                         for i, s in enumerate(seeds)]
                     append_jsonl(out / "metrics.jsonl", records)
                     tb.records(step, records, "train")
+                    loggers.records(step, records, "train")
                     finished_returns = [[] for _ in seeds]
                     bar.update(task, completed=step, info=f"{rate:,.0f} env steps/s")
                 if at_eval:
@@ -256,6 +267,7 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                     records = [_eval_record(step, s, i, result) for i, s in enumerate(seeds)]
                     append_jsonl(out / "eval.jsonl", records)
                     tb.records(step, records, "eval")
+                    loggers.records(step, records, "eval")
                     bar.update(task, info=f"eval return {np.mean(last_eval['returns']):.1f}")
                 if at_ckpt:
                     t0 = time.perf_counter()
@@ -263,6 +275,7 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                     watch.add("io", time.perf_counter() - t0)
                 t_loop = time.perf_counter()
     finally:
+        loggers.close()
         eval_envs.close()
 
     timings = dict(watch.totals)

@@ -148,11 +148,25 @@ def test_missing_logger_package_is_one_line_error(monkeypatch, tmp_path, pendulu
     assert not (tmp_path / "cli").exists()
 
 
-def test_unknown_logger_and_online_logger_are_refused(tmp_path):
+def test_unknown_logger_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["train", "bc", "--dataset", "x.npz", "--logger", "neptune"])
     assert result.exit_code == 2 and "unknown --logger 'neptune'; choose from wandb, mlflow" in " ".join(result.output.split())
-    result = CliRunner().invoke(app, ["train", "sac", "--env", "InvertedPendulum-v5", "--online-steps", "10", "--logger", "wandb"])
-    assert result.exit_code == 2 and "offline training only" in result.output
+
+
+def test_online_training_sends_metrics_to_a_logger(monkeypatch, tmp_path):
+    import sys
+
+    from hybridrl.train.online import OnlineConfig, train_online
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "wandb", _fake_wandb(calls))
+    config = OnlineConfig(algo="sac", env="Pendulum-v1", online_steps=200, start_steps=100, eval_every=200,
+                          eval_episodes=1, log_every=100, agent={"hidden_dims": [16]}, loggers=["wandb"])
+    train_online(config, tmp_path / "run", progress=False)
+    logged = [(c[1], c[2]) for c in calls if c[0] == "log"]
+    assert [step for step, _ in logged] == [100, 200, 200]
+    assert "train/critic_loss/seed_0" in logged[1][1] and "eval/return_mean/seed_0" in logged[2][1]
+    assert json.loads((tmp_path / "run" / "loggers.json").read_text()) == {"wandb": "wb123"}
 
 
 def test_loggers_send_the_tb_scalars_and_resume_the_same_tracker_run(monkeypatch, tmp_path):
