@@ -103,9 +103,9 @@ def test_train_writes_run_folder(npz_path, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000000100.msgpack", "step_000000200.msgpack"]
 
 
-def _start_training(npz_path: Path, out: Path) -> subprocess.Popen:
+def _start_training(npz_path: Path, out: Path, steps: int = 3000) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "hybridrl.cli", "train", "td3_bc", "--dataset", str(npz_path),
-           "--env", "InvertedPendulum-v5", "--steps", "3000", "--seeds", "2", "--eval-every", "1000",
+           "--env", "InvertedPendulum-v5", "--steps", str(steps), "--seeds", "2", "--eval-every", "1000",
            "--eval-episodes", "1", "--log-every", "100", "--checkpoint-every", "100", "--keep-checkpoints", "100",
            "--out", str(out), "--no-progress", *SMALL]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env())
@@ -140,7 +140,8 @@ def test_killed_run_resumes_from_last_checkpoint(npz_path, tmp_path):
 
 def test_ctrl_c_keeps_checkpoint_and_says_how_to_resume(npz_path, tmp_path):
     out = tmp_path / "run"
-    proc = _start_training(npz_path, out)
+    # Far more steps than it can run before the signal, however busy the machine (a finished run exits 0).
+    proc = _start_training(npz_path, out, steps=1_000_000)
     _wait_for_checkpoint(proc, out, "step_000000100.msgpack")
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)

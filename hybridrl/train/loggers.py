@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -106,6 +107,16 @@ class Loggers:
         for tracker in self.trackers:
             tracker.close()
         self.trackers = []
+
+
+def open_loggers(names: list[str], run_dir: Path, resume: bool) -> Loggers:
+    """The run's trackers; if one fails to start on a new run, the just-made run folder is removed again."""
+    try:
+        return Loggers(names, run_dir, read_json(run_dir / "config.json"))
+    except Exception:
+        if not resume:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing trained yet: leave no half-made run folder behind
+        raise
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -20,7 +19,7 @@ from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
-from hybridrl.train.loggers import Loggers, require
+from hybridrl.train.loggers import open_loggers, require
 from hybridrl.train.tensorboard import EventWriter
 from hybridrl.train.core import init_states, make_train_chunk
 from hybridrl.train.run_dir import (
@@ -172,12 +171,7 @@ def train_offline(
         _start_run_dir(out, config, agent_config, prep, ref, dataset)
     # A new file per process; on resume TensorBoard drops the old file's points past the restart step.
     tb = EventWriter(out / "tb")
-    try:
-        loggers = Loggers(config.loggers, out, read_json(out / "config.json"))
-    except Exception:
-        if not resume:
-            shutil.rmtree(out, ignore_errors=True)  # nothing trained yet: leave no half-made run folder behind
-        raise
+    loggers = open_loggers(config.loggers, out, resume)
 
     train_fns: dict[int, Callable] = {}
     policy = Policy(agent, states, prep, seeds, env_id, ref)

@@ -10,7 +10,6 @@ place. Before ``start_steps`` the actions are uniform and nothing updates.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 from types import ModuleType
@@ -31,7 +30,7 @@ from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
-from hybridrl.train.loggers import Loggers, require
+from hybridrl.train.loggers import open_loggers, require
 from hybridrl.train.tensorboard import EventWriter
 from hybridrl.train.core import init_states
 from hybridrl.train.offline import RunError, RunResult, _eval_record, _last_eval_from_file, _Stopwatch
@@ -176,12 +175,7 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
         _start_run_dir(out, config, agent_config, prep, ref)
     # A new file per process; on resume TensorBoard drops the old file's points past the restart step.
     tb = EventWriter(out / "tb")
-    try:
-        loggers = Loggers(config.loggers, out, read_json(out / "config.json"))
-    except Exception:
-        if not resume:
-            shutil.rmtree(out, ignore_errors=True)  # nothing trained yet: leave no half-made run folder behind
-        raise
+    loggers = open_loggers(config.loggers, out, resume)
 
     # Host-side randomness (warm-up actions, env resets) is derived from (seed, step), so a resumed run is seeded too.
     rng = np.random.default_rng([config.seed, step])
