@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline, imitation and hybrid RL on JAX.")
-data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect datasets.")
+data_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Inspect, generate and export datasets and behaviour policies.")
 app.add_typer(data_app, name="data")
 runs_app = typer.Typer(add_completion=False, no_args_is_help=True, help="List and inspect run folders.")
 app.add_typer(runs_app, name="runs")
