@@ -108,7 +108,10 @@ def _start_training(npz_path: Path, out: Path, steps: int = 3000) -> subprocess.
            "--env", "InvertedPendulum-v5", "--steps", str(steps), "--seeds", "2", "--eval-every", "1000",
            "--eval-episodes", "1", "--log-every", "100", "--checkpoint-every", "100", "--keep-checkpoints", "100",
            "--out", str(out), "--no-progress", *SMALL]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env())
+    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps it ignored; give the
+    # child the default handling so that the Ctrl-C test sends a real Ctrl-C wherever the suite runs.
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_checkpoint(proc: subprocess.Popen, out: Path, name: str, timeout: float = 240) -> None:
