@@ -103,15 +103,18 @@ def test_train_writes_run_folder(npz_path, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_000000100.msgpack", "step_000000200.msgpack"]
 
 
+# A shell without job control starts background jobs with SIGINT ignored, and Python keeps it ignored; the child
+# restores Python's Ctrl-C handling itself, so the Ctrl-C test sends a real Ctrl-C wherever the suite runs.
+_CLI_WITH_CTRL_C = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                    "sys.argv[0] = 'hybridrl'; runpy.run_module('hybridrl.cli', run_name='__main__')")
+
+
 def _start_training(npz_path: Path, out: Path, steps: int = 3000) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "hybridrl.cli", "train", "td3_bc", "--dataset", str(npz_path),
+    cmd = [sys.executable, "-c", _CLI_WITH_CTRL_C, "train", "td3_bc", "--dataset", str(npz_path),
            "--env", "InvertedPendulum-v5", "--steps", str(steps), "--seeds", "2", "--eval-every", "1000",
            "--eval-episodes", "1", "--log-every", "100", "--checkpoint-every", "100", "--keep-checkpoints", "100",
            "--out", str(out), "--no-progress", *SMALL]
-    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps it ignored; give the
-    # child the default handling so that the Ctrl-C test sends a real Ctrl-C wherever the suite runs.
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env(),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_cli_env())
 
 
 def _wait_for_checkpoint(proc: subprocess.Popen, out: Path, name: str, timeout: float = 240) -> None:
