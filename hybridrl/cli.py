@@ -39,6 +39,11 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _num(value, fmt: str = ".1f") -> str:
+    """A number for a table cell; '-' when missing."""
+    return "-" if value is None else format(value, fmt)
+
+
 def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     """`--set key=value` pairs; values are parsed as JSON when they can be (numbers, true/false, lists)."""
     out: dict[str, Any] = {}
@@ -119,27 +124,26 @@ def train(
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunConfig, RunError, load_run_config
     from hybridrl.train.online import OnlineConfig, load_online_config
+    from hybridrl.train.run_dir import read_json
 
     _enable_compilation_cache()
-    online = online_steps is not None or (algo == "sac" and dataset is None and resume is None)
-    resumes_online = (resume is not None and (resume / "config.json").exists()
-                      and json.loads((resume / "config.json").read_text()).get("mode") == "online")
     try:
         require_loggers(loggers)  # before any data is loaded
     except RunError as exc:
         _fail(str(exc))
-    if resumes_online:
-        config = load_online_config(resume)
+    if resume is not None:
+        online = (resume / "config.json").exists() and read_json(resume / "config.json").get("mode") == "online"
+        try:
+            config = load_online_config(resume) if online else load_run_config(resume)
+        except RunError as exc:
+            _fail(str(exc))
         if algo is not None and algo != config.algo:
             _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
         if loggers:  # for this process; the run folder keeps the loggers it was started with
             config.loggers = loggers
-        result = _run_training(config, None, resume, True, progress)
-        if result.final_returns is not None:
-            _print_scores(result)
-        console.print(f"run saved in [bold]{resume}[/]")
-        return
-    if online and resume is None:
+        out = resume
+    elif online_steps is not None or (algo == "sac" and dataset is None):
+        online = True
         if dataset is not None:
             _fail("--online-steps trains without a dataset; drop --dataset (offline-to-online fine-tuning is not built yet)")
         if env is None:
@@ -153,21 +157,8 @@ def train(
                               start_steps=start_steps, buffer_size=buffer_size, eval_every=eval_every,
                               eval_episodes=eval_episodes, log_every=log_every, checkpoint_every=checkpoint_every,
                               keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides), loggers=loggers)
-        result = _run_training(config, None, out, False, progress)
-        _print_scores(result)
-        console.print(f"run saved in [bold]{out}[/]")
-        return
-    if resume is not None:
-        try:
-            config = load_run_config(resume)
-        except RunError as exc:
-            _fail(str(exc))
-        if algo is not None and algo != config.algo:
-            _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
-        out, source = resume, config.dataset
-        if loggers:  # for this process; the run folder keeps the loggers it was started with
-            config.loggers = loggers
     else:
+        online = False
         if algo is None:
             _fail("missing ALGO: choose bc, td3_bc or iql (or pass --resume RUN_DIR)")
         if dataset is None:
@@ -176,20 +167,20 @@ def train(
             get_agent(algo)
         except ValueError as exc:
             _fail(str(exc))
-        source = dataset
         name = Path(dataset).stem if Path(dataset).exists() else dataset.replace("/", "_")
         out = out or Path("runs") / f"{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         config = RunConfig(algo=algo, dataset=str(dataset), env=env, steps=steps, seeds=seeds, seed=seed,
                            eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,
                            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides),
                            loggers=loggers)
-    try:
-        column_map = json.loads(columns) if columns else None
-        ds = load_dataset(source, columns=column_map)
-    except json.JSONDecodeError as exc:
-        _fail(f"--columns is not valid JSON ({exc.msg}); example: --columns '{{\"observations\": \"obs_*\"}}'")
-    except DatasetError as exc:
-        _fail(str(exc))
+    ds = None  # online runs have no dataset
+    if not online:
+        try:
+            ds = load_dataset(config.dataset, columns=json.loads(columns) if columns else None)
+        except json.JSONDecodeError as exc:
+            _fail(f"--columns is not valid JSON ({exc.msg}); example: --columns '{{\"observations\": \"obs_*\"}}'")
+        except DatasetError as exc:
+            _fail(str(exc))
     result = _run_training(config, ds, out, resume is not None, progress)
     if result.final_returns is not None:
         _print_scores(result)
@@ -320,10 +311,6 @@ def runs_ls(
     if as_json:
         console.print_json(json.dumps(rows))
         return
-
-    def num(value, fmt: str) -> str:
-        return "-" if value is None else format(value, fmt)
-
     table = Table(title=f"{len(rows)} run(s) under {root}", caption="time s: compile/train/eval/io; ckpt N: not finished (running, or stopped: --resume); --json for all")
     for column in ("run", "algo", "data", "seeds", "steps", "status", "score", "upd/s", "time s", "peak MB", "commit"):
         table.add_column(column, justify="right" if column in ("seeds", "steps", "score", "upd/s", "peak MB") else "left",
@@ -334,9 +321,9 @@ def runs_ls(
         commit = "-" if r["git_commit"] is None else r["git_commit"][:7] + ("+" if r["git_dirty"] else "")
         table.add_row(r["run"], r["algo"] + (" online" if r["mode"] == "online" else ""), r["data"], str(r["seeds"]),
                       f"{short(r['step'])}/{short(r['planned_steps'])}", r["status"],
-                      num(r["score"], ".1f") + ("" if r["score"] is None or r["score_is_normalized"] else " (return)"),
-                      num(r["updates_per_s"], ",.0f"), "/".join(num(t[k], ".0f") for k in ("compile", "train", "evaluate", "io")),
-                      num(peak, ",.0f"), commit)
+                      _num(r["score"], ".1f") + ("" if r["score"] is None or r["score_is_normalized"] else " (return)"),
+                      _num(r["updates_per_s"], ",.0f"), "/".join(_num(t[k], ".0f") for k in ("compile", "train", "evaluate", "io")),
+                      _num(peak, ",.0f"), commit)
     console.print(table)
 
 
@@ -380,26 +367,22 @@ def select(
     if as_json:
         console.print_json(json.dumps(result.to_dict()))
         return
-
-    def num(value, fmt: str = ".1f") -> str:
-        return "-" if value is None else format(value, fmt)
-
     table = Table(title=f"{len(result.candidates)} checkpoint(s) ranked by FQE on {dataset} ({split}, "
                         f"{result.info['dataset']['episodes']} episodes, gamma {config.discount})",
                   caption="FQE: discounted value from the initial states; true: mean return in eval.jsonl")
     for column in ("rank", "run", "step", "seed", "FQE estimate", "true return", "normalized"):
         table.add_column(column, justify="left" if column == "run" else "right", no_wrap=column != "run")
     for i, c in enumerate(result.candidates, 1):
-        table.add_row(str(i), c.run, f"{c.step:,}", str(c.seed), f"{c.fqe:.2f}", num(c.true_return),
-                      num(c.normalized_score), style="bold" if i == 1 else None)
+        table.add_row(str(i), c.run, f"{c.step:,}", str(c.seed), f"{c.fqe:.2f}", _num(c.true_return),
+                      _num(c.normalized_score), style="bold" if i == 1 else None)
     console.print(table)
     pick = result.pick
     console.print(f"FQE picks {pick.run} step {pick.step:,} seed {pick.seed} (estimate {pick.fqe:.2f}, "
-                  f"true return {num(pick.true_return)})")
+                  f"true return {_num(pick.true_return)})")
     if result.best_true is not None:
         best = result.best_true
         console.print(f"best true return: {best.true_return:.1f} ({best.run} step {best.step:,} seed {best.seed}); "
-                      f"regret of the pick: {num(result.regret)}")
+                      f"regret of the pick: {_num(result.regret)}")
     if result.spearman is not None:
         console.print(f"Spearman rank correlation, FQE vs true return: [bold]{result.spearman:.2f}[/] over {result.pairs} checkpoints")
     else:
