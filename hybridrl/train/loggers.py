@@ -24,8 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from hybridrl.train.run_dir import RunError, read_json, write_json
-from hybridrl.train.tensorboard import record_scalars
+from hybridrl.train.run_dir import RunError, append_jsonl, read_json, write_json
+from hybridrl.train.tensorboard import EventWriter, record_scalars
 
 LOGGERS = ("wandb", "mlflow")
 
@@ -109,14 +109,32 @@ class Loggers:
         self.trackers = []
 
 
-def open_loggers(names: list[str], run_dir: Path, resume: bool) -> Loggers:
-    """The run's trackers; if one fails to start on a new run, the just-made run folder is removed again."""
-    try:
-        return Loggers(names, run_dir, read_json(run_dir / "config.json"))
-    except Exception:
-        if not resume:
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing trained yet: leave no half-made run folder behind
-        raise
+class RunLog:
+    """Where a training loop's records go: metrics.jsonl / eval.jsonl, TensorBoard files in tb/, and the trackers.
+
+    ``records(step, records, "train")`` appends to metrics.jsonl, ``"eval"`` to eval.jsonl. Each process writes
+    a new TensorBoard file. If a tracker fails to start on a new run, the just-made run folder is removed again.
+    """
+
+    FILES = {"train": "metrics.jsonl", "eval": "eval.jsonl"}
+
+    def __init__(self, run_dir: Path, names: list[str], resume: bool) -> None:
+        self.run_dir = Path(run_dir)
+        self.tb = EventWriter(self.run_dir / "tb")
+        try:
+            self.trackers = Loggers(names, self.run_dir, read_json(self.run_dir / "config.json"))
+        except Exception:
+            if not resume:
+                shutil.rmtree(self.run_dir, ignore_errors=True)  # nothing trained yet: leave no half-made folder
+            raise
+
+    def records(self, step: int, records: list[dict], group: str) -> None:
+        append_jsonl(self.run_dir / self.FILES[group], records)
+        self.tb.records(step, records, group)
+        self.trackers.records(step, records, group)
+
+    def close(self) -> None:
+        self.trackers.close()
 
 
 def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:

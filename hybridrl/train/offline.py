@@ -19,12 +19,10 @@ from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
-from hybridrl.train.loggers import open_loggers, require
-from hybridrl.train.tensorboard import EventWriter
+from hybridrl.train.loggers import RunLog, require
 from hybridrl.train.core import init_states, make_train_chunk
 from hybridrl.train.run_dir import (
     RunError,
-    append_jsonl,
     read_json,
     read_jsonl,
     start_run_dir,
@@ -169,9 +167,7 @@ def train_offline(
         watch.add("io", time.perf_counter() - t0)
     else:
         _start_run_dir(out, config, agent_config, prep, ref, dataset)
-    # A new file per process; on resume TensorBoard drops the old file's points past the restart step.
-    tb = EventWriter(out / "tb")
-    loggers = open_loggers(config.loggers, out, resume)
+    log = RunLog(out, config.loggers, resume)
 
     train_fns: dict[int, Callable] = {}
     policy = Policy(agent, states, prep, seeds, env_id, ref)
@@ -205,21 +201,11 @@ def train_offline(
                         {"step": step, "seed": s, "updates_per_s": n * len(seeds) / dt,
                          **{k: float(v[i]) for k, v in metrics.items()}}
                         for i, s in enumerate(seeds)]
-                    append_jsonl(out / "metrics.jsonl", records)
-                    tb.records(step, records, "train")
-                    loggers.records(step, records, "train")
+                    log.records(step, records, "train")
                 if envs is not None and (step % config.eval_every == 0 or step == config.steps):
                     t0 = time.perf_counter()
-                    policy.states = states
-                    result = evaluate_policy(env_id, policy, len(seeds), config.eval_episodes,
-                                             seed=config.seed + 10_000, ref=ref, envs=envs)
+                    last_eval = evaluate_and_log(policy, states, step, config, envs, log)
                     watch.add("evaluate", time.perf_counter() - t0)
-                    last_eval = {"returns": result.returns.mean(1),
-                                 "scores": None if result.normalized is None else result.normalized.mean(1)}
-                    records = [_eval_record(step, s, i, result) for i, s in enumerate(seeds)]
-                    append_jsonl(out / "eval.jsonl", records)
-                    tb.records(step, records, "eval")
-                    loggers.records(step, records, "eval")
                     shown = last_eval["scores"] if last_eval["scores"] is not None else last_eval["returns"]
                     bar.update(task, info=f"eval {'score' if ref else 'return'} {np.mean(shown):.1f}")
                 if step % ckpt_every == 0 or step == config.steps:
@@ -228,13 +214,29 @@ def train_offline(
                                     keep=config.keep_checkpoints)
                     watch.add("io", time.perf_counter() - t0)
     finally:
-        loggers.close()
+        log.close()
         if envs is not None:
             envs.close()
 
     timings = dict(watch.totals)
     train_steps = timings.pop("train_steps", 0)
     timings["updates_per_s"] = train_steps * len(seeds) / timings["train"] if timings.get("train") else 0.0
+    return finish_run(out, config, step, last_eval, timings)
+
+
+def evaluate_and_log(policy: Policy, states: Any, step: int, config: Any, envs, log: RunLog) -> dict[str, Any]:
+    """Roll out every seed's policy ``config.eval_episodes`` times, log one record per seed; mean return and score."""
+    seeds = config.seed_list()
+    policy.states = states
+    result = evaluate_policy(config.env, policy, len(seeds), config.eval_episodes, seed=config.seed + 10_000,
+                             ref=policy.ref, envs=envs)
+    log.records(step, [_eval_record(step, s, i, result) for i, s in enumerate(seeds)], "eval")
+    return {"returns": result.returns.mean(1), "scores": None if result.normalized is None else result.normalized.mean(1)}
+
+
+def finish_run(out: Path, config: Any, step: int, last_eval: dict | None, timings: dict[str, float]) -> RunResult:
+    """Write summary.json (taking the last evaluation from eval.jsonl when this process made none)."""
+    seeds = config.seed_list()
     if last_eval is None and (out / "eval.jsonl").exists():
         last_eval = _last_eval_from_file(out / "eval.jsonl", seeds)
     write_summary(out, step, seeds, last_eval, timings)

@@ -28,13 +28,12 @@ from hybridrl.data.sampler import Preprocessing
 from hybridrl.data.transforms import ACTION_CLIP, unscale_actions
 from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
-from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
+from hybridrl.evaluate.rollout import make_vector_env
 from hybridrl.train import checkpoint
-from hybridrl.train.loggers import open_loggers, require
-from hybridrl.train.tensorboard import EventWriter
 from hybridrl.train.core import init_states
-from hybridrl.train.offline import RunError, RunResult, _eval_record, _last_eval_from_file, _Stopwatch
-from hybridrl.train.run_dir import append_jsonl, read_json, start_run_dir, truncate_jsonl, write_summary
+from hybridrl.train.loggers import RunLog, require
+from hybridrl.train.offline import RunError, RunResult, _Stopwatch, evaluate_and_log, finish_run
+from hybridrl.train.run_dir import read_json, start_run_dir, truncate_jsonl
 
 TRAIN_FIELDS = ("observations", "actions", "rewards", "next_observations", "masks")
 BUFFER_FIELDS = TRAIN_FIELDS + ("timeouts",)  # timeouts mark episode ends that are not terminations
@@ -173,15 +172,13 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
         watch.add("io", time.perf_counter() - t0)
     else:
         _start_run_dir(out, config, agent_config, prep, ref)
-    # A new file per process; on resume TensorBoard drops the old file's points past the restart step.
-    tb = EventWriter(out / "tb")
-    loggers = open_loggers(config.loggers, out, resume)
+    log = RunLog(out, config.loggers, resume)
 
     # Host-side randomness (warm-up actions, env resets) is derived from (seed, step), so a resumed run is seeded too.
     rng = np.random.default_rng([config.seed, step])
     obs, _ = envs.reset(seed=[int(s) + 1_000_003 * step for s in seeds])
-    steps_fn = {flag: make_env_step(agent, agent.samples_per_update(agent_config), flag) for flag in (False, True)}
-    compiled: set[bool] = set()
+    step_fns: dict[bool, Callable] = {}  # compiled on first use: without and with the update
+    updates = 0  # environment steps with an update, in this process
     policy = Policy(agent, states, prep, seeds, config.env, ref)
     eval_envs = make_vector_env(config.env, num_seeds * config.eval_episodes)
     episode_return = np.zeros(num_seeds)
@@ -199,7 +196,7 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
             while step < config.online_steps:
                 next_obs, rewards, terminated, truncated, infos = envs.step(unscale_actions(actions, low, high))
                 done = terminated | truncated
-                real_next = np.where(done[:, None], _final_obs(infos, next_obs, done), next_obs)
+                real_next = _final_obs(infos, next_obs, done)
                 transition = {"observations": obs.astype(np.float32), "actions": np.clip(actions, -ACTION_CLIP, ACTION_CLIP),
                               "rewards": rewards.astype(np.float32), "next_observations": real_next.astype(np.float32),
                               "masks": 1.0 - terminated.astype(np.float32),
@@ -211,18 +208,19 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                 obs = next_obs.astype(np.float32)
                 step += 1
                 learn = step >= config.start_steps
-                if learn not in compiled:  # the first call of each variant compiles it
+                if learn not in step_fns:
                     t0 = time.perf_counter()
-                    steps_fn[learn] = steps_fn[learn].lower(states, buffer, keys, transition, obs, np.int32(0), np.int32(1)).compile()
-                    compiled.add(learn)
+                    step_fns[learn] = make_env_step(agent, agent.samples_per_update(agent_config), learn).lower(
+                        states, buffer, keys, transition, obs, np.int32(0), np.int32(1)).compile()
                     watch.add("compile", time.perf_counter() - t0)
                     t_loop += time.perf_counter() - t0
                 ptr, size = (step - 1) % capacity, min(step, capacity)
-                states, buffer, keys, new_actions, metrics = steps_fn[learn](states, buffer, keys, transition, obs,
+                states, buffer, keys, new_actions, metrics = step_fns[learn](states, buffer, keys, transition, obs,
                                                                              np.int32(ptr), np.int32(size))
                 if learn:
                     actions = np.asarray(new_actions)
                     pending_metrics.append(metrics)
+                    updates += 1
                 else:
                     actions = rng.uniform(-1.0, 1.0, (num_seeds, spec.act_dim)).astype(np.float32)
 
@@ -245,23 +243,13 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                          "train_episodes": len(finished_returns[i]),
                          **{k: float(v[i]) for k, v in means.items()}}
                         for i, s in enumerate(seeds)]
-                    append_jsonl(out / "metrics.jsonl", records)
-                    tb.records(step, records, "train")
-                    loggers.records(step, records, "train")
+                    log.records(step, records, "train")
                     finished_returns = [[] for _ in seeds]
                     bar.update(task, completed=step, info=f"{rate:,.0f} env steps/s")
                 if at_eval:
                     t0 = time.perf_counter()
-                    policy.states = states
-                    result = evaluate_policy(config.env, policy, num_seeds, config.eval_episodes,
-                                             seed=config.seed + 10_000, ref=ref, envs=eval_envs)
+                    last_eval = evaluate_and_log(policy, states, step, config, eval_envs, log)
                     watch.add("evaluate", time.perf_counter() - t0)
-                    last_eval = {"returns": result.returns.mean(1),
-                                 "scores": None if result.normalized is None else result.normalized.mean(1)}
-                    records = [_eval_record(step, s, i, result) for i, s in enumerate(seeds)]
-                    append_jsonl(out / "eval.jsonl", records)
-                    tb.records(step, records, "eval")
-                    loggers.records(step, records, "eval")
                     bar.update(task, info=f"eval return {np.mean(last_eval['returns']):.1f}")
                 if at_ckpt:
                     t0 = time.perf_counter()
@@ -269,20 +257,15 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                     watch.add("io", time.perf_counter() - t0)
                 t_loop = time.perf_counter()
     finally:
-        loggers.close()
+        log.close()
         eval_envs.close()
 
     timings = dict(watch.totals)
     train_steps = timings.pop("train_steps", 0)
     timings["env_steps_per_s"] = train_steps * num_seeds / timings["train"] if timings.get("train") else 0.0
-    updates = max(0, step - max(config.start_steps, 0)) * num_seeds * getattr(agent_config, "utd", 1)
-    timings["updates_per_s"] = updates / timings["train"] if timings.get("train") else 0.0
-    if last_eval is None and (out / "eval.jsonl").exists():
-        last_eval = _last_eval_from_file(out / "eval.jsonl", seeds)
-    write_summary(out, step, seeds, last_eval, timings)
-    returns = None if last_eval is None else last_eval["returns"]
-    scores = None if last_eval is None else last_eval["scores"]
-    return RunResult(out, config, step, returns, scores, timings)
+    critic_updates = updates * num_seeds * getattr(agent_config, "utd", 1)
+    timings["updates_per_s"] = critic_updates / timings["train"] if timings.get("train") else 0.0
+    return finish_run(out, config, step, last_eval, timings)
 
 
 def _final_obs(infos: dict, next_obs: np.ndarray, done: np.ndarray) -> np.ndarray:
@@ -318,8 +301,8 @@ def _restore(out: Path, states, keys, buffer, capacity: int):
     restored = flax.serialization.from_state_dict({"states": states, "keys": keys, "step": 0},
                                                   {k: raw[k] for k in ("states", "keys", "step")})
     # Checkpoints written before the buffer kept timeouts have none: their episode ends are unknown (zeros).
-    buffer = {k: buffer[k].at[:, :filled].set(raw["buffer"][k]) for k in BUFFER_FIELDS if k in raw["buffer"]} | \
-        {k: buffer[k] for k in BUFFER_FIELDS if k not in raw["buffer"]}
+    buffer = {k: buffer[k].at[:, :filled].set(raw["buffer"][k]) if k in raw["buffer"] else buffer[k]
+              for k in BUFFER_FIELDS}
     return restored["states"], restored["keys"], buffer, int(restored["step"])
 
 
