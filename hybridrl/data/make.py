@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import flax.serialization
+import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from hybridrl.data.dataset import Dataset, DatasetError
 from hybridrl.data.generate import collect
+from hybridrl.data.transforms import unscale_actions
 from hybridrl.envs.scores import D4RL_REF_SCORES
 
 ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
@@ -100,32 +102,32 @@ def make_dataset(name: str, size: int = 1_000_000, seed: int = 0, num_envs: int 
     )
 
 
+def _action_bounds(env: str) -> tuple[np.ndarray, np.ndarray]:
+    space = gym.make(ENVS[env]).action_space
+    return space.low.astype(np.float32), space.high.astype(np.float32)
+
+
 def _rollouts(env: str, level: str, size: int, seed: int, num_envs: int, policy_dir: Path,
               on_progress: Callable[[int], None] | None = None) -> Dataset:
-    import gymnasium as gym
-
-    env_id = ENVS[env]
-    space = gym.make(env_id).action_space
-    scale, shift = (space.high - space.low) / 2.0, (space.high + space.low) / 2.0
+    low, high = _action_bounds(env)
     if level == "random":
         def policy(obs, rng):
-            return rng.uniform(-1.0, 1.0, (obs.shape[0], scale.shape[0])).astype(np.float32) * scale + shift
+            return unscale_actions(rng.uniform(-1.0, 1.0, (obs.shape[0], low.shape[0])).astype(np.float32), low, high)
 
         meta = {"policy": "uniform random"}
     else:
         params, entry = load_behaviour_policy(env, level, policy_dir)
-        policy = _sac_sampler(params, tuple(entry["hidden_dims"]), seed, scale, shift)
+        policy = _sac_sampler(params, tuple(entry["hidden_dims"]), seed, low, high)
         meta = {"policy": f"{entry['file']} (SAC, {entry['env_steps']:,} env steps, eval return {entry['eval_return']:.1f})"}
-    ds = collect(env_id, policy, size, seed=seed, num_envs=num_envs, name=f"{env}-{level}", on_progress=on_progress)
+    ds = collect(ENVS[env], policy, size, seed=seed, num_envs=num_envs, name=f"{env}-{level}", on_progress=on_progress)
     return dataclasses.replace(ds, metadata=meta)
 
 
-def _sac_sampler(params: Any, hidden_dims: tuple[int, ...], seed: int, scale: np.ndarray, shift: np.ndarray):
+def _sac_sampler(params: Any, hidden_dims: tuple[int, ...], seed: int, low: np.ndarray, high: np.ndarray):
     """A batched stochastic SAC policy ``(obs[n, d], rng) -> actions[n, a]`` in the environment's units."""
     from hybridrl.nets import TanhGaussianActor, tanh_gaussian_sample
 
-    act_dim = int(np.asarray(scale).shape[0])
-    actor = TanhGaussianActor(hidden_dims, act_dim)
+    actor = TanhGaussianActor(hidden_dims, low.shape[0])
 
     @jax.jit
     def sample(obs, key):
@@ -136,7 +138,7 @@ def _sac_sampler(params: Any, hidden_dims: tuple[int, ...], seed: int, scale: np
     def policy(obs, rng):
         nonlocal key
         key, sub = jax.random.split(key)
-        return np.asarray(sample(jnp.asarray(obs, jnp.float32), sub)) * scale + shift
+        return unscale_actions(np.asarray(sample(jnp.asarray(obs, jnp.float32), sub)), low, high)
 
     return policy
 
@@ -192,7 +194,7 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
         "git": meta.get("git"),
         "machine": meta.get("machine"),
     }
-    manifest = json.loads((directory / "manifest.json").read_text()) if (directory / "manifest.json").exists() else {}
+    manifest = read_manifest(directory)
     manifest[name] = entry
     write_json(directory / "manifest.json", manifest)
     return entry
@@ -225,12 +227,7 @@ def medium_replay(env: str, policy_dir: Path = POLICY_DIR) -> Dataset:
     terminals = b["masks"] < 0.5
     timeouts = (b["timeouts"] > 0.5) & ~terminals
     timeouts[-1] = not terminals[-1]  # the buffer stops mid-episode
-    import gymnasium as gym
-
-    space = gym.make(ENVS[env]).action_space
-    low, high = space.low.astype(np.float32), space.high.astype(np.float32)
-    from hybridrl.data.transforms import unscale_actions
-
+    low, high = _action_bounds(env)
     return Dataset(
         observations=b["observations"], actions=unscale_actions(b["actions"], low, high), rewards=b["rewards"],
         next_observations=b["next_observations"], terminals=terminals, timeouts=timeouts, name=f"{env}-medium-replay",
