@@ -124,7 +124,7 @@ def train(
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunConfig, RunError, load_run_config
     from hybridrl.train.online import OnlineConfig, load_online_config
-    from hybridrl.train.run_dir import read_json
+    from hybridrl.train.run_dir import is_online_run
 
     _enable_compilation_cache()
     try:
@@ -132,7 +132,7 @@ def train(
     except RunError as exc:
         _fail(str(exc))
     if resume is not None:
-        online = (resume / "config.json").exists() and read_json(resume / "config.json").get("mode") == "online"
+        online = is_online_run(resume)
         try:
             config = load_online_config(resume) if online else load_run_config(resume)
         except RunError as exc:

@@ -144,6 +144,12 @@ def peak_memory_mb() -> dict[str, float | None]:
     return {"host": round(host, 1), "device": None if device is None else round(device / 2**20, 1)}
 
 
+def is_online_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds an online run (its config.json says mode "online"; offline runs say nothing)."""
+    path = Path(run_dir) / "config.json"
+    return path.exists() and read_json(path).get("mode") == "online"
+
+
 def write_summary(out: Path, step: int, seeds: list[int], last_eval: dict | None, timings: dict[str, float]) -> None:
     """summary.json: the step reached, final returns and normalized scores per seed, wall time split, peak memory."""
     returns = None if last_eval is None else last_eval["returns"]
