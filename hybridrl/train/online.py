@@ -1,10 +1,9 @@
 """Online training: K seeds, one environment each, stepped together; updates run on the device.
 
-Each environment step is one host call: the transition just collected goes into
-the device replay buffer, the agent updates (``utd`` critic steps and one actor
-step for SAC), and the action for the next observation comes back. The buffer
-and the agent states are donated to that call, so the buffer is written in
-place. Before ``start_steps`` the actions are uniform and nothing updates.
+Each environment step is two host calls: one writes the transition just
+collected into the device replay buffer (donated, so in place), the other
+updates the agent (``utd`` critic steps and one actor step for SAC) and returns
+the action for the next observation. Before ``start_steps`` the actions are uniform and nothing updates.
 """
 
 from __future__ import annotations
@@ -110,25 +109,37 @@ def empty_buffer(num_seeds: int, capacity: int, spec: Spec) -> dict[str, jax.Arr
     return {k: jnp.zeros((num_seeds, capacity, *shapes[k]), jnp.float32) for k in BUFFER_FIELDS}
 
 
-def make_env_step(agent: ModuleType, samples: int, update: bool) -> Callable:
-    """A jitted ``(states, buffer, keys, transition, obs, ptr, size) -> (states, buffer, keys, actions, metrics)``.
+def make_buffer_write() -> Callable:
+    """A jitted ``(buffer, transition, ptr) -> buffer`` writing row ``ptr`` of every seed, in place (donated).
 
-    Per seed: write ``transition`` at ``ptr``; if ``update``, one agent update on ``samples`` transitions drawn
-    uniformly from the first ``size`` rows; then a stochastic action for ``obs``. States and buffer are donated.
+    The write is its own call: fused into the update step, XLA copied the whole buffer on every environment step
+    (a 300k-transition HalfCheetah buffer: 142 against 496 updates/s for 32-32 networks).
     """
 
-    def one_seed(state, buffer, key, transition, obs, ptr, size):
-        buffer = {k: jax.lax.dynamic_update_index_in_dim(buffer[k], transition[k], ptr, 0) for k in BUFFER_FIELDS}
+    def write(buffer, transition, ptr):
+        return {k: jax.lax.dynamic_update_index_in_dim(buffer[k], transition[k], ptr, 1) for k in BUFFER_FIELDS}
+
+    return jax.jit(write, donate_argnums=(0,))
+
+
+def make_env_step(agent: ModuleType, samples: int, update: bool) -> Callable:
+    """A jitted ``(states, buffer, keys, obs, size) -> (states, keys, actions, metrics)``.
+
+    Per seed: if ``update``, one agent update on ``samples`` transitions drawn uniformly from the first ``size``
+    rows of the buffer; then a stochastic action for ``obs``. The states are donated; the buffer is only read.
+    """
+
+    def one_seed(state, buffer, key, obs, size):
         key, k_batch, k_update, k_act = jax.random.split(key, 4)
         metrics = {}
         if update:
             idx = jax.random.randint(k_batch, (samples,), 0, size)
             state, metrics = agent.update(state, {k: buffer[k][idx] for k in TRAIN_FIELDS}, k_update)
         action = agent.act(state, obs[None], k_act, deterministic=False)[0]
-        return state, buffer, key, action, metrics
+        return state, key, action, metrics
 
-    vmapped = jax.vmap(one_seed, in_axes=(0, 0, 0, 0, 0, None, None))
-    return jax.jit(vmapped, donate_argnums=(0, 1))
+    vmapped = jax.vmap(one_seed, in_axes=(0, 0, 0, 0, None))
+    return jax.jit(vmapped, donate_argnums=(0,))
 
 
 def train_online(config: OnlineConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> RunResult:
@@ -178,6 +189,7 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
     rng = np.random.default_rng([config.seed, step])
     obs, _ = envs.reset(seed=[int(s) + 1_000_003 * step for s in seeds])
     step_fns: dict[bool, Callable] = {}  # compiled on first use: without and with the update
+    write = make_buffer_write()
     updates = 0  # environment steps with an update, in this process
     policy = Policy(agent, states, prep, seeds, config.env, ref)
     eval_envs = make_vector_env(config.env, num_seeds * config.eval_episodes)
@@ -211,12 +223,12 @@ def _train(config, agent, agent_config, envs, out: Path, resume: bool, progress:
                 if learn not in step_fns:
                     t0 = time.perf_counter()
                     step_fns[learn] = make_env_step(agent, agent.samples_per_update(agent_config), learn).lower(
-                        states, buffer, keys, transition, obs, np.int32(0), np.int32(1)).compile()
+                        states, buffer, keys, obs, np.int32(1)).compile()
                     watch.add("compile", time.perf_counter() - t0)
                     t_loop += time.perf_counter() - t0
                 ptr, size = (step - 1) % capacity, min(step, capacity)
-                states, buffer, keys, new_actions, metrics = step_fns[learn](states, buffer, keys, transition, obs,
-                                                                             np.int32(ptr), np.int32(size))
+                buffer = write(buffer, transition, np.int32(ptr))
+                states, keys, new_actions, metrics = step_fns[learn](states, buffer, keys, obs, np.int32(size))
                 if learn:
                     actions = np.asarray(new_actions)
                     pending_metrics.append(metrics)
