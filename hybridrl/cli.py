@@ -273,6 +273,8 @@ def data_make(
     returns = ds.episode_returns
     console.print(f"{dataset_id}: {len(ds):,} transitions, {ds.num_episodes:,} episodes, return mean {returns.mean():.1f} "
                   f"(min {returns.min():.1f}, max {returns.max():.1f}); saved in [bold]{path}[/]")
+    if "replay_reproduced" in ds.metadata:
+        console.print(f"replay buffer reproduced {ds.metadata['replay_reproduced']}")
     console.print(f"train on it with: hybridrl train iql --dataset {path}")
 
 

@@ -66,6 +66,12 @@ def test_exported_sac_actor_generates_data(tmp_path):
     np.testing.assert_array_equal(replay.rewards, np.asarray(original["rewards"][0]))
     assert replay.timeouts[-1] or replay.terminals[-1]
     assert replay.num_episodes == int(replay.terminals.sum() + replay.timeouts.sum())
+    assert replay.metadata["replay_reproduced"] == "exactly (SHA-256 equal to the original run's buffer)"
+    manifest = json.loads((policies / "manifest.json").read_text())
+    manifest["hopper-medium"]["replay_buffer_sha256"] = "0" * 64  # as if the original run had differed
+    (policies / "manifest.json").write_text(json.dumps(manifest))
+    assert make_dataset("hopper-medium-replay", policy_dir=policies).metadata["replay_reproduced"].startswith(
+        "approximately: the re-run differs")
     with pytest.raises(DatasetError, match="a behaviour policy is named ENV-medium or ENV-expert, got 'hopper-random'"):
         export_behaviour_policy(run, 200, "hopper-random", directory=policies)
     with pytest.raises(DatasetError, match="trained on Hopper-v5, not Walker2d-v5"):
