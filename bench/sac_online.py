@@ -38,11 +38,11 @@ def update_rate(num_seeds: int, chunk: int = 500) -> float:
     return chunk * num_seeds / (time.perf_counter() - start)
 
 
-def online_rate(num_seeds: int, steps: int) -> float:
+def online_rate(num_seeds: int, steps: int, buffer_size: int) -> float:
     warmup = 1_000
     with tempfile.TemporaryDirectory() as out:
         result = train_online(OnlineConfig(algo="sac", env="Hopper-v5", online_steps=warmup + steps, seeds=num_seeds,
-                                           start_steps=warmup, eval_every=warmup + steps, eval_episodes=1,
+                                           start_steps=warmup, eval_every=warmup + steps, eval_episodes=1, buffer_size=buffer_size,
                                            log_every=1_000), out + "/run", progress=False)
     return result.timings["updates_per_s"]
 
@@ -51,10 +51,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3_000, help="environment steps with updates, after 1,000 warm-up")
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--buffer-size", type=int, default=1_000_000,
+                        help="replay capacity of the online loop (a real run's size: a copy of the buffer would show)")
     args = parser.parse_args()
     alone = update_rate(args.seeds)
-    loop = online_rate(args.seeds, args.steps)
-    print(f"SAC 256-256, Hopper-v5, {args.seeds} seed(s), jax {jax.__version__} on {jax.devices()[0].platform}")
+    loop = online_rate(args.seeds, args.steps, args.buffer_size)
+    print(f"SAC 256-256, Hopper-v5, {args.seeds} seed(s), buffer {args.buffer_size:,}, jax {jax.__version__} on {jax.devices()[0].platform}")
     print(f"update alone (lax.scan):  {alone:7.1f} updates/s")
     print(f"online loop:              {loop:7.1f} updates/s (warm-up steps excluded from the count, not from the time)")
     print(f"online / alone:           {loop / alone:7.2f}")
