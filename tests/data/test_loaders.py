@@ -482,3 +482,41 @@ def test_minari_flat_cache_gives_the_same_arrays_and_follows_the_file(tmp_path, 
     other = toy_dataset(lengths=(4, 4), terminal_ends=(False, True), seed=1)
     path = save_minari(other, "test/cached-v0", root=tmp_path / "root", overwrite=True)
     np.testing.assert_array_equal(load_dataset(path).rewards, other.rewards)
+
+
+# ------------------------------------------------------------------------------------------------ damaged files
+
+
+def _truncate(path: Path) -> int:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return len(data)
+
+
+def test_truncated_minari_file_is_refused_in_one_line(minari_root):
+    """A Minari dataset whose HDF5 was cut short (an interrupted copy): one line, the file, the fix; the flat-array
+    cache written by save_minari does not hide it (it is keyed by size and modification time)."""
+    path = save_minari(make_dataset(), "test/cut-v0")
+    main = path / "data" / "main_data.hdf5"
+    size = _truncate(main)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: cannot open {main} (Unable to synchronously open file (truncated file: eof = "
+                              f"{size // 2}")
+    assert message.endswith("; re-create or re-download the dataset.") and "\n" not in message
+
+
+def test_truncated_d4rl_hdf5_is_refused_in_one_line(tmp_path):
+    ds = make_dataset()
+    path = tmp_path / "cut.hdf5"
+    with h5py.File(path, "w") as f:
+        for key in ("observations", "actions", "rewards", "terminals", "timeouts"):
+            f[key] = getattr(ds, key)
+    size = _truncate(path)
+    with pytest.raises(DatasetError) as info:
+        load_dataset(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a readable HDF5 file (Unable to synchronously open file (truncated file: "
+                              f"eof = {size // 2}")
+    assert message.endswith("; check that the file is complete.") and "\n" not in message
