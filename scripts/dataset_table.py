@@ -29,11 +29,12 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for path in args.paths:
         ds = load_dataset(path)
-        env, _, kind = ds.name.partition("-")
+        name = ds.name.split("/")[-1].removesuffix("-v0")  # hybridrl/hopper-medium-v0 -> hopper-medium
+        env, _, kind = name.partition("-")
         returns = ds.episode_returns
         ref = reference_scores(ds.env_id, ds.ref_min_score, ds.ref_max_score)
         d4rl = D4RL_V2_EPISODES.get(env, {}).get(kind)
-        print(f"| {ds.name} | {len(ds):,} | {ds.num_episodes:,} | {'–' if d4rl is None else f'{d4rl:,}'} | "
+        print(f"| {name} | {len(ds):,} | {ds.num_episodes:,} | {'–' if d4rl is None else f'{d4rl:,}'} | "
               f"{returns.mean():.1f} | {returns.min():.1f} | {returns.max():.1f} | "
               f"{float(normalized_score(returns.mean(), ref)):.2f} |")
 
