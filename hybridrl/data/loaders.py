@@ -6,7 +6,9 @@
   ``data/metadata.json``, or that ``data`` directory itself) -> Minari;
 * ``*.npz`` -> NumPy archive with the keys ``observations``, ``actions``,
   ``rewards``, ``terminals``, ``timeouts`` and optionally ``next_observations``
-  (the layout :func:`save_npz` writes);
+  (the layout :func:`save_npz` writes), or NeoRL-2's official layout (``obs``,
+  ``action``, ``next_obs``, ``reward``, ``done``, ``truncated``), which goes to
+  :func:`hybridrl.envs.neorl2.data.load_neorl2` with its defaults;
 * ``*.hdf5`` / ``*.h5`` -> the D4RL key layout (same keys as NPZ);
 * ``*.parquet`` / ``*.csv`` -> a table, one row per transition (see below);
 * any other string that is not an existing path -> a Minari dataset id, looked
@@ -253,6 +255,11 @@ def _read_npz(path: Path, label: str, columns: dict[str, str]) -> Dataset:
         raise source_error(label, f"not a readable NPZ file ({type(exc).__name__})", "re-create it with numpy.savez or hybridrl.data.save_npz") from None
     with archive:
         keys = set(archive.files)
+        if not columns:
+            from hybridrl.envs.neorl2.data import is_neorl2_layout, load_neorl2
+
+            if is_neorl2_layout(keys):  # NeoRL-2's official files: obs, action, next_obs, reward, done, truncated
+                return load_neorl2(path)
 
         def read(key: str, field: str) -> np.ndarray:
             try:
