@@ -16,6 +16,7 @@ class EvalResult:
     returns: np.ndarray  # (num_policies, episodes)
     lengths: np.ndarray  # (num_policies, episodes)
     normalized: np.ndarray | None  # (num_policies, episodes), None without reference scores
+    costs: np.ndarray | None = None  # (num_policies, episodes) summed info["cost"], None if the env reports none
 
 
 def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
@@ -39,7 +40,9 @@ def evaluate_policy(
     ``policy`` maps observations of shape (num_policies, episodes, obs_dim) to
     actions of shape (num_policies, episodes, act_dim) in the env's own units.
     Episode i of every policy starts from the same seed (``seed + i``), so the
-    policies are compared on the same initial states.
+    policies are compared on the same initial states. If the env reports a
+    safety cost (``info["cost"]``, e.g. from :class:`hybridrl.envs.wrappers.SafetyCost`),
+    each episode's summed cost is returned too.
     """
     n = num_policies * episodes
     own_envs = envs is None
@@ -48,15 +51,20 @@ def evaluate_policy(
         obs, _ = envs.reset(seed=[seed + i % episodes for i in range(n)])
         returns = np.zeros(n)
         lengths = np.zeros(n, dtype=np.int64)
+        costs, reports_cost = np.zeros(n), False
         running = np.ones(n, dtype=bool)
         while running.any():
             actions = policy(obs.reshape(num_policies, episodes, -1)).reshape(n, -1)
-            obs, reward, terminated, truncated, _ = envs.step(np.asarray(actions))
+            obs, reward, terminated, truncated, info = envs.step(np.asarray(actions))
             returns += np.where(running, reward, 0.0)
+            if "cost" in info:
+                reports_cost = True
+                costs += np.where(running & info["_cost"], info["cost"], 0.0)
             lengths += running
             running &= ~(terminated | truncated)
     finally:
         if own_envs:
             envs.close()
     returns, lengths = returns.reshape(num_policies, episodes), lengths.reshape(num_policies, episodes)
-    return EvalResult(returns, lengths, None if ref is None else normalized_score(returns, ref))
+    return EvalResult(returns, lengths, None if ref is None else normalized_score(returns, ref),
+                      costs.reshape(num_policies, episodes) if reports_cost else None)
