@@ -238,7 +238,8 @@ class SimglucoseEnv(gym.Env):
         else:
             if seed is not None:
                 if not 0 <= seed < 2**32:
-                    raise ValueError(f"Simglucose seeds a numpy RandomState, so seed must be in [0, 2**32 - 1]; got {seed}")
+                    raise ValueError(f"Simglucose seeds a numpy RandomState, so seed must be in [0, 2**32 - 1]; "
+                                     f"got {seed}")
                 self._episode_rng = np.random.RandomState(seed)
             rng = self._episode_rng
         rng.randint(0, 1000)  # seed2 (seed3 = seed2 + 1 and seed4 = seed3 + 1 are not drawn)
