@@ -242,13 +242,15 @@ def data_info(
 
 @data_app.command("make")
 def data_make(
-    name: str = typer.Argument(..., help="ENV-KIND: ENV in hopper, halfcheetah, walker2d, ant; KIND in random, medium, expert, medium-replay, medium-expert"),
-    size: int = typer.Option(1_000_000, "--size", help="transitions per behaviour policy (medium-expert holds twice this)"),
+    name: str = typer.Argument(..., help="ENV-KIND: ENV in hopper, halfcheetah, walker2d, ant; KIND in random, medium, "
+                                         "expert, medium-replay, medium-expert, conservative; or neorl2-dmsd[-val]"),
+    size: Optional[int] = typer.Option(None, "--size", help="transitions per behaviour policy (default 1M; medium-expert "
+                                                            "holds twice this; neorl2-dmsd: 100k train, 20k val)"),
     seed: int = typer.Option(0, "--seed"),
     root: Optional[Path] = typer.Option(None, "--root", help="Minari datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset with the same id"),
 ) -> None:
-    """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo, saved as a local Minari dataset."""
+    """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo (or NeoRL-2's DMSD), saved as local Minari."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from hybridrl.data import DatasetError, save_minari

@@ -30,7 +30,11 @@ from hybridrl.data.transforms import unscale_actions
 from hybridrl.envs.scores import D4RL_REF_SCORES
 
 ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
-KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert")
+KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert", "conservative")
+DEFAULT_SIZE = 1_000_000  # D4RL's 1M transitions per policy
+# conservative: the expert's deterministic action plus this Gaussian noise in [-1, 1] units, the noise of
+# NeoRL-2's Fusion behaviour policy (shared/reference/neorl2.md, section 0.6)
+CONSERVATIVE_NOISE = 0.05
 POLICY_DIR = Path(__file__).parent / "policies"
 
 
@@ -41,7 +45,7 @@ class Recipe:
 
     @property
     def env_id(self) -> str:
-        return ENVS[self.env]
+        return "neorl2/DMSD-v0" if self.env == "neorl2" else ENVS[self.env]
 
     @property
     def name(self) -> str:
@@ -51,10 +55,28 @@ class Recipe:
 def parse_name(name: str) -> Recipe:
     """'hopper-medium-replay' -> Recipe('hopper', 'medium-replay'), with a one-line error for anything else."""
     env, _, kind = name.lower().partition("-")
+    if env == "neorl2":
+        return _parse_neorl2(name, kind)
     if env not in ENVS or kind not in KINDS:
         raise DatasetError(f"unknown dataset '{name}'; use ENV-KIND with ENV in {', '.join(ENVS)} and KIND in "
-                           f"{', '.join(KINDS)}, e.g. hopper-medium")
+                           f"{', '.join(KINDS)}, e.g. hopper-medium; or neorl2-dmsd")
     return Recipe(env, kind)
+
+
+def _parse_neorl2(name: str, task: str) -> Recipe:
+    """'neorl2-dmsd' (train split) or 'neorl2-dmsd-val': NeoRL-2's DMSD data, regenerated from its PID gains."""
+    from hybridrl.envs.neorl2 import TASKS
+
+    task, _, split = task.partition("-")
+    tasks = {t.lower(): t for t in TASKS}
+    if task not in tasks or split not in ("", "train", "val"):
+        raise DatasetError(f"unknown dataset '{name}'; NeoRL-2 data are named neorl2-TASK[-val] with TASK in "
+                           f"{', '.join(sorted(tasks))}")
+    if task != "dmsd":
+        raise DatasetError(f"'{name}': only DMSD's data can be regenerated today (from its published PID gains); "
+                           f"the {tasks[task]} behaviour policies are not shipped, so load the official file instead: "
+                           f"--dataset PATH/{tasks[task]}-train.npz")
+    return Recipe("neorl2", f"dmsd-{split or 'train'}")
 
 
 def read_manifest(directory: Path = POLICY_DIR) -> dict[str, Any]:
@@ -75,15 +97,21 @@ def load_behaviour_policy(env: str, level: str, directory: Path = POLICY_DIR) ->
     return params, entry
 
 
-def make_dataset(name: str, size: int = 1_000_000, seed: int = 0, num_envs: int = 16,
+def make_dataset(name: str, size: int | None = None, seed: int = 0, num_envs: int = 16,
                  policy_dir: Path = POLICY_DIR, on_progress: Callable[[int, int], None] | None = None) -> Dataset:
-    """Generate dataset ``name`` (ENV-KIND) with ``size`` transitions per policy, deterministically for ``seed``.
+    """Generate dataset ``name`` (ENV-KIND, or neorl2-dmsd[-val]) with ``size`` transitions per policy
+    (default: 1M for the locomotion suite, NeoRL-2's 100k train / 20k val for DMSD), deterministically for ``seed``.
 
     ``on_progress(done, total)`` reports collected transitions (not called for medium-replay, which trains).
     """
     recipe = parse_name(name)
-    if size < 1:
+    if size is not None and size < 1:
         raise DatasetError(f"--size must be at least 1, got {size}")
+    if recipe.env == "neorl2":
+        from hybridrl.envs.neorl2.dmsd import regenerate_dmsd
+
+        return regenerate_dmsd(recipe.kind.split("-")[1], size)  # deterministic: trajectory i uses seed i
+    size = DEFAULT_SIZE if size is None else size
     if recipe.kind == "medium-replay":
         ds = medium_replay(recipe.env, policy_dir)
     elif recipe.kind == "medium-expert":
@@ -97,7 +125,10 @@ def make_dataset(name: str, size: int = 1_000_000, seed: int = 0, num_envs: int 
     low, high = D4RL_REF_SCORES[recipe.env]
     return dataclasses.replace(
         ds, name=recipe.name, ref_min_score=low, ref_max_score=high,
-        metadata={**ds.metadata, "recipe": f"D4RL {recipe.kind} recipe on {recipe.env_id} (hybridrl data make)",
+        metadata={**ds.metadata, "recipe": f"D4RL {recipe.kind} recipe on {recipe.env_id} (hybridrl data make)"
+                  if recipe.kind != "conservative" else
+                  f"conservative behaviour on {recipe.env_id}: the expert's deterministic action plus "
+                  f"N(0, {CONSERVATIVE_NOISE}^2) noise (hybridrl data make)",
                   "seed": seed, "size_per_policy": size},
     )
 
@@ -115,6 +146,15 @@ def _rollouts(env: str, level: str, size: int, seed: int, num_envs: int, policy_
             return unscale_actions(rng.uniform(-1.0, 1.0, (obs.shape[0], low.shape[0])).astype(np.float32), low, high)
 
         meta = {"policy": "uniform random"}
+    elif level == "conservative":
+        from hybridrl.data.conservative import conservative_policy
+
+        params, entry = load_behaviour_policy(env, "expert", policy_dir)
+        mean = _sac_mean(params, tuple(entry["hidden_dims"]), low.shape[0])
+        # The four locomotion action spaces are [-1, 1]: the noise is the same in their units.
+        policy = conservative_policy(lambda obs: unscale_actions(mean(obs), low, high), CONSERVATIVE_NOISE, low, high)
+        meta = {"policy": f"{entry['file']} deterministic + N(0, {CONSERVATIVE_NOISE}^2) noise in [-1, 1] units "
+                          f"(SAC, {entry['env_steps']:,} env steps)"}
     else:
         params, entry = load_behaviour_policy(env, level, policy_dir)
         policy = _sac_sampler(params, tuple(entry["hidden_dims"]), seed, low, high)
@@ -141,6 +181,15 @@ def _sac_sampler(params: Any, hidden_dims: tuple[int, ...], seed: int, low: np.n
         return unscale_actions(np.asarray(sample(jnp.asarray(obs, jnp.float32), sub)), low, high)
 
     return policy
+
+
+def _sac_mean(params: Any, hidden_dims: tuple[int, ...], act_dim: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The deterministic SAC action tanh(mean), batched: ``obs[n, d] -> actions[n, a]`` in [-1, 1]."""
+    from hybridrl.nets import TanhGaussianActor
+
+    actor = TanhGaussianActor(hidden_dims, act_dim)
+    apply = jax.jit(lambda obs: jnp.tanh(actor.apply(params, obs)[0]))
+    return lambda obs: np.asarray(apply(jnp.asarray(obs, jnp.float32)))
 
 
 def _concatenate(parts: list[Dataset]) -> Dataset:

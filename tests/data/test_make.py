@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hybridrl.data import DatasetError, load_dataset, save_minari
+from hybridrl.data import make
 from hybridrl.data.make import export_behaviour_policy, make_dataset, parse_name
 from hybridrl.train import checkpoint
 
@@ -15,7 +16,8 @@ def test_names_are_parsed_and_refused_with_a_fix():
         ("Walker2d-v5", "medium-replay")
     with pytest.raises(DatasetError, match=r"^unknown dataset 'hopper-easy'; use ENV-KIND with ENV in hopper, "
                                            r"halfcheetah, walker2d, ant and KIND in random, medium, expert, "
-                                           r"medium-replay, medium-expert, e.g. hopper-medium$"):
+                                           r"medium-replay, medium-expert, conservative, e.g. hopper-medium; or "
+                                           r"neorl2-dmsd$"):
         parse_name("hopper-easy")
 
 
@@ -54,6 +56,13 @@ def test_exported_sac_actor_generates_data(tmp_path):
     assert entry["env_steps"] == 200 and entry["hidden_dims"] == [16] and entry["seed"] == 0
     assert entry["run_config"]["online_steps"] == 200 and entry["packages"]["jax"]
     assert json.loads((policies / "manifest.json").read_text())["hopper-medium"]["file"] == "hopper-medium.msgpack"
+    # conservative: the expert's deterministic action plus N(0, 0.05^2); here the medium actor stands in for it
+    export_behaviour_policy(run, 200, "hopper-expert", directory=policies)
+    cons = make_dataset("hopper-conservative", size=300, seed=2, num_envs=4, policy_dir=policies)
+    assert len(cons) == 300 and cons.metadata["policy"].startswith("hopper-expert.msgpack deterministic + N(0, 0.05^2)")
+    mean = make._sac_mean(make.load_behaviour_policy("hopper", "expert", policies)[0], (16,), 3)
+    residual = cons.actions - mean(cons.observations)
+    assert 0.03 < residual[np.abs(cons.actions).max(1) < 0.99].std() < 0.07
     a = make_dataset("hopper-medium", size=500, seed=1, num_envs=4, policy_dir=policies)
     b = make_dataset("hopper-medium", size=500, seed=1, num_envs=4, policy_dir=policies)
     np.testing.assert_array_equal(a.actions, b.actions)
@@ -76,3 +85,21 @@ def test_exported_sac_actor_generates_data(tmp_path):
         export_behaviour_policy(run, 200, "hopper-random", directory=policies)
     with pytest.raises(DatasetError, match="trained on Hopper-v5, not Walker2d-v5"):
         export_behaviour_policy(run, 200, "walker2d-expert", directory=policies)
+
+
+def test_neorl2_dmsd_is_regenerated_and_other_tasks_point_to_the_official_files():
+    from hybridrl.envs.neorl2.dmsd import regenerate_dmsd
+
+    ds = make_dataset("neorl2-dmsd", size=250)
+    want = regenerate_dmsd("train", 250)
+    assert len(ds) == 300 and ds.env_id == "neorl2/DMSD-v0"  # whole 100-step episodes
+    np.testing.assert_array_equal(ds.observations, want.observations)
+    assert (ds.ref_min_score, ds.ref_max_score) == (30.60, 849.51)
+    assert len(make_dataset("neorl2-dmsd-val", size=10)) == 100
+    with pytest.raises(DatasetError, match=r"^'neorl2-fusion': only DMSD's data can be regenerated today \(from its "
+                                           r"published PID gains\); the Fusion behaviour policies are not shipped, so "
+                                           r"load the official file instead: --dataset PATH/Fusion-train.npz$"):
+        make_dataset("neorl2-fusion")
+    with pytest.raises(DatasetError, match=r"^unknown dataset 'neorl2-dmsd-test'; NeoRL-2 data are named "
+                                           r"neorl2-TASK\[-val\] with TASK in dmsd, fusion, "):
+        make_dataset("neorl2-dmsd-test")
