@@ -6,8 +6,8 @@ episode, an action in [-1, 1] mapped to a basal rate of 0-5 U/min, an observatio
 patient's 30 static parameters, a risk-based reward and termination when blood glucose leaves [40, 600].
 One step is 3 minutes (three 1-minute ODE sub-steps); the registered time limit of 480 steps is 24 hours.
 
-The patient parameters are read from ``data/vpatient_params.csv``, simglucose's file (MIT licence, see
-``data/vpatient_params.NOTICE.md``); the sensor (Dexcom: sample time 3 min, clip [10, 600]) and pump
+The patient parameters are read from ``simglucose_data/vpatient_params.csv``, simglucose's file (MIT licence, see
+``simglucose_data/vpatient_params.NOTICE.md``); the sensor (Dexcom: sample time 3 min, clip [10, 600]) and pump
 (Insulet: basal 0-30 U/min in steps of 0.05 pmol-equivalents) constants are written below.
 
 Faithful to the sheet: the ODE and its integration (``scipy.integrate.ode`` 'dopri5', default tolerances, one
@@ -38,7 +38,7 @@ import gymnasium as gym
 import numpy as np
 from scipy.integrate import ode
 
-PATIENT_CSV = Path(__file__).with_name("data") / "vpatient_params.csv"
+PATIENT_CSV = Path(__file__).with_name("simglucose_data") / "vpatient_params.csv"
 
 # Observation entries 1..30 (section 2 "Observation"), in this order.
 OBS_PARAMS = (
