@@ -69,7 +69,8 @@ def wind(k: int | np.ndarray, power: float) -> np.ndarray:
 
 
 def engine_powers(action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Main and side engine throttles of a clipped action: m in {0} U [0.5, 1] (a0 > 0), s in {0} U [0.5, 1] (|a1| > 0.5)."""
+    """Section 3: engine throttles of an action clipped to [-1, 1]: main ``m = (a0 + 1)/2`` if a0 > 0 (else 0),
+    side ``s = clip(|a1|, 0.5, 1)`` if |a1| > 0.5 (else 0)."""
     a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
     main = np.where(a[..., 0] > 0.0, (np.clip(a[..., 0], 0.0, 1.0) + 1.0) * 0.5, 0.0)
     side = np.where(np.abs(a[..., 1]) > 0.5, np.clip(np.abs(a[..., 1]), 0.5, 1.0), 0.0)
