@@ -9,6 +9,10 @@ Specification: shared/reference/neorl2.md section 7 (task), 0.1 (API) and 10.7 (
 * The episode never terminates; the violation is reported per step as ``info["cost"]`` (1.0 if violated, else 0.0)
   and, under the original's key, ``info["safe"]`` (same value: 1 means violated, despite the name).
 
+``reset(seed)`` reproduces the start state of every stored trajectory; replaying the logged actions follows the data
+to float32 precision for about 50 steps and then drifts apart (under MuJoCo 2.3.7 as under 4.0), so the data cannot
+be replayed exactly with either engine.
+
 `terminated` is NeoRL-2's offline done function: it flags a violation (stricter than the environment, which
 never terminates), for model-based learners that want to stop imagined rollouts there.
 """

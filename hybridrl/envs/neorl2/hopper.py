@@ -14,6 +14,11 @@ state is reset. MuJoCo derives nothing else from that attribute when compiling, 
 model compiled from `hopper_xml` (tests/envs/test_neorl2_mujoco.py checks this bit for bit), and the renderer keeps
 a valid model.
 
+Engine version. Under MuJoCo 2.3.7 (checked outside the test suite), ``reset(seed=i)`` plus the logged actions
+reproduces all 218 val trajectories to float32 precision, and only with the rounded friction (the raw value diverges).
+Under MuJoCo >= 3 (this package's dependency) contacts resolve slightly differently: the trajectories agree until the
+foot first touches the ground and then drift apart, so the tests replay only the steps before contact.
+
 Seeding. The original draws ``mu`` from Python's global ``random`` module, so ``reset(seed=i)`` alone does not fix
 the friction. Here:
 
