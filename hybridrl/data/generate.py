@@ -14,6 +14,7 @@ import gymnasium as gym
 import numpy as np
 
 from hybridrl.data.dataset import Dataset
+from hybridrl.envs.wrappers import make_env, make_vec_env
 
 PENDULUM_ENV = "InvertedPendulum-v5"
 # u = K . [cart position, pole angle, cart velocity, pole angular velocity]; balances
@@ -41,8 +42,7 @@ def collect(
     ``on_progress(transitions_kept)`` is called after every finished episode.
     """
     rng = np.random.default_rng(seed)
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    envs = make_vec_env(env_id, num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     buffers: list[dict[str, list]] = [_empty_buffer() for _ in range(num_envs)]
     episodes: list[dict[str, np.ndarray]] = []
     total = 0
@@ -98,7 +98,7 @@ def _empty_buffer() -> dict[str, list]:
 
 def random_policy_return(env_id: str, episodes: int, seed: int) -> float:
     """Mean return of the uniformly random policy: the 'random' reference score."""
-    env = gym.make(env_id)
+    env = make_env(env_id)
     rng = np.random.default_rng(seed)
     returns = []
     for ep in range(episodes):

@@ -32,6 +32,7 @@ import numpy as np
 CostFn = Callable[[np.ndarray, np.ndarray, dict[str, Any]], float]
 
 SPEC_EXAMPLE = "delay=3,obs_noise=0.1:20,cost=velocity:3.2"
+ID_HINT = "; check the id with `python -c 'import gymnasium; gymnasium.pprint_registry()'`"
 SPEC_KEYS = ("delay", "obs_noise", "force", "cost")
 # Each kind of disturbance draws from its own stream, so an observation disturbance and a force
 # disturbance on the same env (or the env's own reset noise) are never the same numbers.
@@ -348,7 +349,7 @@ def make_wrapped(env_id: str, spec: str, **make_kwargs: Any) -> gym.Env:
     try:
         env = gym.make(env_id, **make_kwargs)
     except gym.error.Error as exc:
-        raise ValueError(f"cannot make environment '{env_id}': {exc}") from exc
+        raise ValueError(f"cannot make environment '{env_id}': {exc}{ID_HINT}") from exc
     for wrap in wrappers:
         try:
             env = wrap(env)
@@ -356,3 +357,35 @@ def make_wrapped(env_id: str, spec: str, **make_kwargs: Any) -> gym.Env:
             env.close()
             raise
     return env
+
+
+def split_env(env: str) -> tuple[str, str]:
+    """``'Hopper-v5[delay=3,cost=velocity:3.2]'`` -> ``('Hopper-v5', 'delay=3,cost=velocity:3.2')``.
+
+    An environment string is a Gymnasium id, optionally followed by a wrapper spec (:func:`spec_wrappers`) in
+    square brackets. Run configs keep the whole string, so evaluation, resume and loaded policies all see the
+    same wrapped environment.
+    """
+    env = env.strip()
+    if "[" not in env and "]" not in env:
+        return env, ""
+    env_id, bracket, rest = env.partition("[")
+    if not bracket or not rest.endswith("]") or "[" in rest[:-1] or "]" in rest[:-1] or not env_id.strip():
+        raise ValueError(f"bad environment {env!r}: write ENV_ID or ENV_ID[SPEC], e.g. Hopper-v5[{SPEC_EXAMPLE}]")
+    return env_id.strip(), rest[:-1]
+
+
+def make_env(env: str) -> gym.Env:
+    """One environment from an environment string (``ENV_ID`` or ``ENV_ID[SPEC]``)."""
+    return make_wrapped(*split_env(env))
+
+
+def make_vec_env(env: str, num_envs: int, **vector_kwargs: Any) -> gym.vector.VectorEnv:
+    """A synchronous vector env of ``num_envs`` copies of an environment string, each copy wrapped by its spec."""
+    env_id, spec = split_env(env)
+    wrappers = spec_wrappers(spec)
+    try:
+        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", wrappers=wrappers or None,
+                            vector_kwargs=vector_kwargs or None)
+    except gym.error.Error as exc:
+        raise ValueError(f"cannot make environment '{env_id}': {exc}{ID_HINT}") from exc

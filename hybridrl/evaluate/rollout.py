@@ -20,10 +20,10 @@ class EvalResult:
 
 
 def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    try:
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync")
-    except gym.error.Error as exc:
-        raise ValueError(f"cannot make environment '{env_id}': {exc}") from exc
+    """``num_envs`` copies of an environment string (``ENV_ID`` or ``ENV_ID[WRAPPER SPEC]``)."""
+    from hybridrl.envs.wrappers import make_vec_env
+
+    return make_vec_env(env_id, num_envs)
 
 
 def evaluate_policy(

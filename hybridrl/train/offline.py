@@ -85,10 +85,12 @@ def resolve_agent_config(config: RunConfig) -> Any:
 def _env_action_bounds(env_id: str) -> tuple[np.ndarray, np.ndarray]:
     import gymnasium as gym
 
+    from hybridrl.envs.wrappers import make_env
+
     try:
-        env = gym.make(env_id)
-    except gym.error.Error as exc:
-        raise RunError(f"cannot make environment '{env_id}': {exc}; check the id with `python -c 'import gymnasium; gymnasium.pprint_registry()'`") from exc
+        env = make_env(env_id)
+    except ValueError as exc:
+        raise RunError(str(exc)) from exc
     space = env.action_space
     env.close()
     if not isinstance(space, gym.spaces.Box):
@@ -269,6 +271,9 @@ def _eval_record(step: int, seed: int, index: int, result) -> dict[str, Any]:
     }
     if result.normalized is not None:
         record["normalized_score"] = float(result.normalized[index].mean())
+    if result.costs is not None:  # the env reports a safety cost (e.g. --env 'Hopper-v5[cost=velocity:1.0]')
+        record["cost_mean"] = float(result.costs[index].mean())
+        record["costs"] = result.costs[index].tolist()
     return record
 
 

@@ -26,6 +26,7 @@ from hybridrl.agents.base import config_from_dict
 from hybridrl.data.sampler import Preprocessing
 from hybridrl.data.transforms import ACTION_CLIP, unscale_actions
 from hybridrl.envs.scores import reference_scores
+from hybridrl.envs.wrappers import make_vec_env
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import make_vector_env
 from hybridrl.train import checkpoint
@@ -91,11 +92,9 @@ def resolve_online_agent_config(config: OnlineConfig) -> Any:
 
 def _make_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
     try:
-        envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                            vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
-    except gym.error.Error as exc:
-        raise RunError(f"cannot make environment '{env_id}': {exc}; check the id with "
-                       "`python -c 'import gymnasium; gymnasium.pprint_registry()'`") from exc
+        envs = make_vec_env(env_id, num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    except ValueError as exc:
+        raise RunError(str(exc)) from exc
     space = envs.single_action_space
     if not isinstance(space, gym.spaces.Box) or len(envs.single_observation_space.shape) != 1:
         envs.close()

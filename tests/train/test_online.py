@@ -79,3 +79,24 @@ def test_cli_trains_online_and_policy_loads(tmp_path):
     assert load_policy(out).evaluate(episodes=1, seed=0).returns.shape == (1, 1)
     missing_env = CliRunner().invoke(app, ["train", "sac", "--online-steps", "10"])
     assert missing_env.exit_code == 2 and "online training needs --env, e.g. --env Hopper-v5" in missing_env.output
+
+
+def test_wrapped_env_string_trains_evaluates_with_cost_and_reloads(tmp_path):
+    """`--env 'Hopper-v5[delay=1,cost=velocity:0.5]'`: training, evaluation and the reloaded policy all run in the
+    wrapped environment; evaluations record the summed safety cost."""
+    from hybridrl.evaluate.policy import load_policy
+
+    env = "Hopper-v5[delay=1,cost=velocity:0.5]"
+    config = OnlineConfig(algo="sac", env=env, online_steps=200, start_steps=100, eval_every=200, eval_episodes=2,
+                          log_every=100, agent={"hidden_dims": [16]})
+    train_online(config, tmp_path / "run", progress=False)
+    (record,) = _records(tmp_path / "run" / "eval.jsonl")
+    assert len(record["costs"]) == 2 and record["cost_mean"] == np.mean(record["costs"])
+    assert all(0 <= c <= length for c, length in zip(record["costs"], [record["length_mean"] * 2] * 2))
+    assert record["normalized_score"] == pytest.approx(100 * (record["return_mean"] + 20.272305) / (3234.3 + 20.272305))
+    policy = load_policy(tmp_path / "run")
+    assert policy.env_id == env
+    again = policy.evaluate(episodes=2, seed=10_000)  # the run evaluates episode i from seed 10_000 + i
+    np.testing.assert_allclose(again.costs[0], record["costs"])
+    with pytest.raises(RunError, match=r"^bad wrapper spec 'delay=-1': "):
+        train_online(OnlineConfig(algo="sac", env="Hopper-v5[delay=-1]"), tmp_path / "bad", progress=False)
