@@ -9,6 +9,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # Flat-array caches of Minari datasets go to a throwaway folder, not the user's ~/.cache.
 os.environ.setdefault("HYBRIDRL_CACHE_DIR", __import__("tempfile").mkdtemp(prefix="hybridrl-test-cache-"))
 
+# The official NeoRL-2 files (never committed): ../shared/data/neorl2 beside the checkout, unless set.
+_NEORL2 = [Path(__file__).resolve().parents[2] / "shared" / "data" / "neorl2", Path("/work/shared/data/neorl2")]
+os.environ.setdefault("HYBRIDRL_NEORL2_DATA", str(next((p for p in _NEORL2 if p.is_dir()), _NEORL2[0])))
+
 import jax  # noqa: E402
 import pytest  # noqa: E402
 

@@ -1,11 +1,12 @@
 """NeoRL-2 loader, default truncation, data score and reference scores (neorl2.md 0.2 and 0.4).
 
-Tests on the official files read them from /work/shared/data/neorl2 and skip when it is missing; the
+Tests on the official files read them from $HYBRIDRL_NEORL2_DATA (default ../shared/data/neorl2) and skip when it is missing; the
 malformed files are small synthetic ones written to tmp_path.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from hybridrl.data import DatasetError, load_dataset
 from hybridrl.envs.neorl2.data import data_score, load_neorl2
 from hybridrl.envs.scores import normalized_score, reference_scores
 
-DATA = Path("/work/shared/data/neorl2")
+DATA = Path(os.environ["HYBRIDRL_NEORL2_DATA"])  # set in tests/conftest.py
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"official NeoRL-2 files not found in {DATA} (see its NOTICE.md)")
 FIX = "download it again from http://datasets.polixir.site/neorl2/ and check its MD5 (neorl2.md 0.2)"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -11,9 +12,17 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import hybridrl.envs  # noqa: F401  (registers neorl2/DMSD-v0)
-from hybridrl.envs.neorl2.dmsd import TRAIN_PID, VAL_PID, DMSDEnv, PIDPolicy, regenerate_dmsd, reward_fn, terminated_fn
+from hybridrl.envs.neorl2.dmsd import (
+    TRAIN_PID,
+    VAL_PID,
+    DMSDEnv,
+    PIDPolicy,
+    regenerate_dmsd,
+    reward_fn,
+    terminated_fn,
+)
 
-DATA = Path("/work/shared/data/neorl2")
+DATA = Path(os.environ["HYBRIDRL_NEORL2_DATA"])  # set in tests/conftest.py
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"official NeoRL-2 files not found in {DATA} (see its NOTICE.md)")
 
 

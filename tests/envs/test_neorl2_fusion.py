@@ -5,6 +5,7 @@ The ONNX models are read from the shared copy of NeoRL-2's weights folder, never
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -13,9 +14,15 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import hybridrl.envs  # noqa: F401  (registers neorl2/*-v0)
-from hybridrl.envs.neorl2.fusion import MODEL_DIR_ENV, MODEL_FILES, FusionEnv, reward_fn, terminated_fn
+from hybridrl.envs.neorl2.fusion import (
+    MODEL_DIR_ENV,
+    MODEL_FILES,
+    FusionEnv,
+    reward_fn,
+    terminated_fn,
+)
 
-DATA = Path("/work/shared/data/neorl2")
+DATA = Path(os.environ["HYBRIDRL_NEORL2_DATA"])  # set in tests/conftest.py
 FUSION_DIR = DATA / "fusion"
 VAL = DATA / "Fusion-val.npz"
 

@@ -1,11 +1,12 @@
 """NeoRL-2 RandomFrictionHopper and SafetyHalfCheetah (neorl2.md sections 4 and 7) against the official data.
 
-The npz files are read with numpy from /work/shared/data/neorl2 (never copied into the repository); tests that need
+The npz files are read with numpy from $HYBRIDRL_NEORL2_DATA (default ../shared/data/neorl2) (never copied into the repository); tests that need
 a file skip when it is missing.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import warnings
@@ -20,7 +21,7 @@ from gymnasium.utils.env_checker import check_env
 import hybridrl.envs  # noqa: F401  (registers neorl2/TASK-v0)
 from hybridrl.envs.neorl2 import halfcheetah, hopper
 
-DATA = Path("/work/shared/data/neorl2")
+DATA = Path(os.environ["HYBRIDRL_NEORL2_DATA"])  # set in tests/conftest.py
 # Seeds of the trajectories kept in the SafetyHalfCheetah files, in file order (neorl2.md section 7).
 CHEETAH_SEEDS = {
     "train": [1, 19, 25, 29, 31, 43, 49, 52, 58, 64, 70, 73, 76, 79, 82, 91, 92, 97],

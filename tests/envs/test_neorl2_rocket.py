@@ -1,12 +1,13 @@
 """NeoRL-2 RocketRecovery (neorl2.md section 3) against the official val data.
 
-The npz file is read with numpy from /work/shared/data/neorl2 (never copied into the repository); tests that need it
+The npz file is read with numpy from $HYBRIDRL_NEORL2_DATA (default ../shared/data/neorl2) (never copied into the repository); tests that need it
 skip when it is missing, and the whole file skips when Box2D is not installed.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from pathlib import Path
 
@@ -20,7 +21,7 @@ pytest.importorskip("Box2D", reason="RocketRecovery needs Box2D (pip install 'bo
 import hybridrl.envs  # noqa: E402,F401  (registers neorl2/TASK-v0)
 from hybridrl.envs.neorl2 import rocket  # noqa: E402
 
-DATA = Path("/work/shared/data/neorl2/RocketRecovery-val.npz")
+DATA = Path(os.environ["HYBRIDRL_NEORL2_DATA"]) / "RocketRecovery-val.npz"
 
 
 @pytest.fixture(scope="module")

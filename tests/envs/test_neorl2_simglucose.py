@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -22,7 +23,7 @@ from hybridrl.envs.neorl2.simglucose import (
     terminated_fn,
 )
 
-DATA = Path("/work/shared/data/neorl2")
+DATA = Path(os.environ["HYBRIDRL_NEORL2_DATA"])  # set in tests/conftest.py
 
 
 def load(split: str) -> dict[str, np.ndarray]:
