@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hybridrl.data.dataset import Dataset
-from hybridrl.data.transforms import observation_stats, reward_scale, scale_actions
+from hybridrl.data.transforms import observation_stats, returns_to_go, reward_scale, scale_actions
 
 DeviceData = dict[str, jax.Array]
 
@@ -50,15 +50,22 @@ def make_preprocessing(ds: Dataset, normalize_observations: bool, reward_scaling
     return Preprocessing(mean, std, low, high, reward_scale(ds, reward_scaling))
 
 
-def to_device(ds: Dataset, prep: Preprocessing) -> DeviceData:
-    """Preprocessed transition arrays on the default device, ready for :func:`sample`."""
-    return {
+def to_device(ds: Dataset, prep: Preprocessing, mc_discount: float | None = None) -> DeviceData:
+    """Preprocessed transition arrays on the default device, ready for :func:`sample`.
+
+    With ``mc_discount``, also "mc_returns": each transition's Monte-Carlo return-to-go on the scaled rewards
+    (:func:`hybridrl.data.transforms.returns_to_go`), which Cal-QL needs.
+    """
+    data = {
         "observations": jnp.asarray(prep.observations(ds.observations)),
         "actions": jnp.asarray(scale_actions(ds.actions, prep.action_low, prep.action_high)),
         "rewards": jnp.asarray(ds.rewards * prep.reward_scale, dtype=jnp.float32),
         "next_observations": jnp.asarray(prep.observations(ds.next_observations)),
         "masks": jnp.asarray(1.0 - ds.terminals.astype(np.float32)),
     }
+    if mc_discount is not None:
+        data["mc_returns"] = jnp.asarray(returns_to_go(ds, mc_discount, prep.reward_scale))
+    return data
 
 
 def sample(data: DeviceData, key: jax.Array, batch_size: int) -> DeviceData:

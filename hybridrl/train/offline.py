@@ -150,7 +150,7 @@ def train_offline(
     watch = _Stopwatch()
 
     t0 = time.perf_counter()
-    data = to_device(dataset, prep)
+    data = to_device(dataset, prep, agent_config.discount if getattr(agent, "NEEDS_MC_RETURNS", False) else None)
     watch.add("io", time.perf_counter() - t0)
     t0 = time.perf_counter()
     states, keys = init_states(agent, agent_config, spec, seeds)
@@ -226,13 +226,15 @@ def train_offline(
     return finish_run(out, config, step, last_eval, timings)
 
 
-def evaluate_and_log(policy: Policy, states: Any, step: int, config: Any, envs, log: RunLog) -> dict[str, Any]:
-    """Roll out every seed's policy ``config.eval_episodes`` times, log one record per seed; mean return and score."""
+def evaluate_and_log(policy: Policy, states: Any, step: int, config: Any, envs, log: RunLog,
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Roll out every seed's policy ``config.eval_episodes`` times, log one record per seed (with ``extra``
+    fields); mean return and score."""
     seeds = config.seed_list()
     policy.states = states
     result = evaluate_policy(config.env, policy, len(seeds), config.eval_episodes, seed=config.seed + 10_000,
                              ref=policy.ref, envs=envs)
-    log.records(step, [_eval_record(step, s, i, result) for i, s in enumerate(seeds)], "eval")
+    log.records(step, [{**_eval_record(step, s, i, result), **(extra or {})} for i, s in enumerate(seeds)], "eval")
     return {"returns": result.returns.mean(1), "scores": None if result.normalized is None else result.normalized.mean(1)}
 
 
