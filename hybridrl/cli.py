@@ -59,14 +59,14 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
 
 
 def _run_training(config, dataset, out: Path, resume: bool, progress: bool):
-    """Offline training on ``dataset``; online training when ``dataset`` is None."""
+    """Offline training on ``dataset`` (a RunConfig), or online training / fine-tuning (an OnlineConfig)."""
     from hybridrl.data.dataset import DatasetError
     from hybridrl.train.offline import RunError, train_offline
-    from hybridrl.train.online import train_online
+    from hybridrl.train.online import OnlineConfig, train_online
 
     try:
-        if dataset is None:
-            return train_online(config, out, resume=resume, progress=progress)
+        if isinstance(config, OnlineConfig):
+            return train_online(config, out, dataset=dataset, resume=resume, progress=progress)
         return train_offline(config, dataset, out, resume=resume, progress=progress)
     except (DatasetError, RunError) as exc:
         _fail(str(exc))
@@ -120,7 +120,6 @@ def train(
 ) -> None:
     """Train an agent offline on a dataset, or online (sac) in an environment; evaluate it in the environment."""
     from hybridrl.agents import get_agent
-    from hybridrl.data import DatasetError, load_dataset
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunConfig, RunError, load_run_config
     from hybridrl.train.online import OnlineConfig, load_online_config
@@ -132,9 +131,8 @@ def train(
     except RunError as exc:
         _fail(str(exc))
     if resume is not None:
-        online = is_online_run(resume)
         try:
-            config = load_online_config(resume) if online else load_run_config(resume)
+            config = load_online_config(resume) if is_online_run(resume) else load_run_config(resume)
         except RunError as exc:
             _fail(str(exc))
         if algo is not None and algo != config.algo:
@@ -143,9 +141,8 @@ def train(
             config.loggers = loggers
         out = resume
     elif online_steps is not None or (algo == "sac" and dataset is None):
-        online = True
         if dataset is not None:
-            _fail("--online-steps trains without a dataset; drop --dataset (offline-to-online fine-tuning is not built yet)")
+            _fail("--online-steps trains without a dataset; to start from data use hybridrl finetune ALGO --dataset ...")
         if env is None:
             _fail("online training needs --env, e.g. --env Hopper-v5")
         try:
@@ -158,7 +155,6 @@ def train(
                               eval_episodes=eval_episodes, log_every=log_every, checkpoint_every=checkpoint_every,
                               keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides), loggers=loggers)
     else:
-        online = False
         if algo is None:
             _fail("missing ALGO: choose bc, td3_bc or iql (or pass --resume RUN_DIR)")
         if dataset is None:
@@ -173,18 +169,104 @@ def train(
                            eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,
                            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides),
                            loggers=loggers)
-    ds = None  # online runs have no dataset
-    if not online:
-        try:
-            ds = load_dataset(config.dataset, columns=json.loads(columns) if columns else None)
-        except json.JSONDecodeError as exc:
-            _fail(f"--columns is not valid JSON ({exc.msg}); example: --columns '{{\"observations\": \"obs_*\"}}'")
-        except DatasetError as exc:
-            _fail(str(exc))
+    ds = _load_data(config.dataset, columns) if config.dataset is not None else None  # online runs may have none
     result = _run_training(config, ds, out, resume is not None, progress)
     if result.final_returns is not None:
         _print_scores(result)
     console.print(f"run saved in [bold]{out}[/]")
+
+
+def _load_data(source: str, columns: Optional[str]):
+    from hybridrl.data import DatasetError, load_dataset
+
+    try:
+        return load_dataset(source, columns=json.loads(columns) if columns else None)
+    except json.JSONDecodeError as exc:
+        _fail(f"--columns is not valid JSON ({exc.msg}); example: --columns '{{\"observations\": \"obs_*\"}}'")
+    except DatasetError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def finetune(
+    algo: Optional[str] = typer.Argument(None, help="iql, rlpd, sac (and any agent with an exploring policy); omit with --resume"),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="the offline data: Minari id or path (as for train)"),
+    env: Optional[str] = typer.Option(None, "--env", help="environment string for collection and evaluation (default: the dataset's)"),
+    offline_steps: Optional[int] = typer.Option(None, "--offline-steps", help="pre-training updates (default: the algorithm's)"),
+    online_steps: int = typer.Option(100_000, "--online-steps", help="environment steps per seed"),
+    mix: Optional[str] = typer.Option(None, "--mix", help="offline share of each batch: 0.5, annealed 0.5->0, union, or 0 (default: the algorithm's)"),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="online steps with the pre-trained policy before updates (WSRL: 5000)"),
+    start_steps: Optional[int] = typer.Option(None, "--start-steps", help="online steps with uniform random actions before updates"),
+    seeds: int = typer.Option(1, "--seeds"),
+    seed: int = typer.Option(0, "--seed"),
+    eval_every: int = typer.Option(5_000, "--eval-every", help="in updates offline, in environment steps online"),
+    eval_episodes: int = typer.Option(10, "--eval-episodes"),
+    log_every: int = typer.Option(1_000, "--log-every"),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every", help="default: every evaluation"),
+    keep_checkpoints: int = typer.Option(3, "--keep-checkpoints"),
+    buffer_size: Optional[int] = typer.Option(None, "--buffer-size", help="online replay capacity (default: --online-steps)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="run folder (default: runs/finetune-ALGO-DATASET-TIME)"),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest checkpoint"),
+    overrides: list[str] = typer.Option([], "--set", help="agent setting, e.g. --set utd=10 (repeatable)"),
+    columns: Optional[str] = typer.Option(None, "--columns", help="for CSV/Parquet: JSON mapping of field to column"),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    loggers: list[str] = typer.Option([], "--logger", help="also log to wandb or mlflow (repeatable)"),
+) -> None:
+    """Offline-to-online fine-tuning: pre-train on a dataset, then collect online and keep training on mixed batches."""
+    from hybridrl.agents import get_agent
+    from hybridrl.train.loggers import require as require_loggers
+    from hybridrl.train.offline import RunError
+    from hybridrl.train.online import OnlineConfig, load_online_config
+    from hybridrl.train.run_dir import is_online_run
+
+    _enable_compilation_cache()
+    try:
+        require_loggers(loggers)
+    except RunError as exc:
+        _fail(str(exc))
+    if resume is not None:
+        if not is_online_run(resume):
+            _fail(f"{resume} is not a fine-tuning or online run folder; resume offline runs with hybridrl train --resume")
+        config = load_online_config(resume)
+        if algo is not None and algo != config.algo:
+            _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
+        config.loggers = loggers or config.loggers
+        out = resume
+    else:
+        if algo is None:
+            _fail("missing ALGO: choose iql, rlpd or sac (or pass --resume RUN_DIR)")
+        if dataset is None:
+            _fail("missing --dataset: fine-tuning starts from offline data (online from scratch: hybridrl train sac --online-steps N)")
+        try:
+            agent = get_agent(algo)
+        except ValueError as exc:
+            _fail(str(exc))
+        defaults = getattr(agent, "FINETUNE", {})
+        ds = _load_data(dataset, columns)
+        env = env or ds.env_id
+        if env is None:
+            _fail(f"{dataset} names no environment; pass --env, e.g. --env Hopper-v5")
+        name = Path(dataset).stem if Path(dataset).exists() else dataset.replace("/", "_")
+        out = out or Path("runs") / f"finetune-{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        pick = lambda value, key, fallback: value if value is not None else defaults.get(key, fallback)  # noqa: E731
+        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps, seeds=seeds, seed=seed,
+                              start_steps=pick(start_steps, "start_steps", 0), buffer_size=buffer_size,
+                              eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,
+                              checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
+                              agent=_parse_overrides(overrides), loggers=loggers, dataset=str(dataset),
+                              offline_steps=pick(offline_steps, "offline_steps", 0), mix=pick(mix, "mix", "0.5"),
+                              warmup_steps=pick(warmup_steps, "warmup_steps", 0))
+        result = _run_training(config, ds, out, False, progress)
+        _finish_finetune(result, out)
+        return
+    ds = _load_data(config.dataset, columns) if config.dataset is not None else None
+    _finish_finetune(_run_training(config, ds, out, True, progress), out)
+
+
+def _finish_finetune(result, out: Path) -> None:
+    if result.final_returns is not None:
+        _print_scores(result)
+    console.print(f"run saved in [bold]{out}[/]; continue a stopped run with: hybridrl finetune --resume {out}")
 
 
 @app.command()
@@ -251,7 +333,14 @@ def data_make(
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset with the same id"),
 ) -> None:
     """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo (or NeoRL-2's DMSD), saved as local Minari."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from hybridrl.data import DatasetError, save_minari
     from hybridrl.data.make import make_dataset, parse_name
@@ -305,8 +394,8 @@ def runs_ls(
     as_json: bool = typer.Option(False, "--json", help="print every figure as JSON"),
 ) -> None:
     """Runs under ROOT: algorithm, data, progress, score, speed, wall time split, peak memory, git commit."""
-    from hybridrl.train.runs import list_runs, short
     from hybridrl.train.run_dir import RunError
+    from hybridrl.train.runs import list_runs, short
 
     try:
         rows = list_runs(root)

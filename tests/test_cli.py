@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from hybridrl.agents import AGENTS
 from hybridrl.cli import app
 from hybridrl.data import save_npz
 
@@ -53,7 +54,7 @@ def test_data_info_missing_file(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "ppo", "--dataset", "x.npz"], "unknown algorithm 'ppo'; choose one of: bc, iql, sac, td3_bc"),
+        (["train", "ppo", "--dataset", "x.npz"], "unknown algorithm 'ppo'; choose one of: " + ", ".join(sorted(AGENTS))),
         (["train", "bc"], "missing --dataset"),
         (["train", "bc", "--dataset", "DATA", "--steps", "0"], "--steps must be at least 1, got 0"),
         (["train", "bc", "--dataset", "DATA", "--set", "learning_rat=1"], "unknown config key(s) ['learning_rat'] for bc"),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from hybridrl.agents import bc, iql, sac, td3_bc
+from hybridrl.agents import bc, calql, iql, rlpd, sac, td3_bc, wsrl
 from hybridrl.agents.base import Spec
 
-AGENTS: dict[str, ModuleType] = {m.NAME: m for m in (bc, td3_bc, iql, sac)}
+AGENTS: dict[str, ModuleType] = {m.NAME: m for m in (bc, td3_bc, iql, sac, rlpd, calql, wsrl)}
 
 
 def get_agent(name: str) -> ModuleType:

@@ -22,6 +22,9 @@ from hybridrl.nets import Critic, Ensemble, GaussianActor, ValueNet
 from hybridrl.nets.mlp import orthogonal_init
 
 NAME = "iql"
+# `hybridrl finetune iql` defaults, as in the official fine-tuning (shared/reference/finetune.md section 3b):
+# 1M offline updates, then offline and online transitions pooled in one buffer and sampled uniformly.
+FINETUNE = {"offline_steps": 1_000_000, "mix": "union", "start_steps": 0, "warmup_steps": 0}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,6 +29,9 @@ from hybridrl.agents.base import Batch, Spec, apply_grads, soft_update
 from hybridrl.nets import Critic, Ensemble, TanhGaussianActor, tanh_gaussian_sample
 
 NAME = "sac"
+ONLINE_FROM_SCRATCH = True  # `hybridrl train sac --online-steps N` needs no dataset
+# `hybridrl finetune sac` defaults: keep the data at half of every batch, act with the pre-trained policy at once.
+FINETUNE = {"offline_steps": 0, "mix": "0.5", "start_steps": 0, "warmup_steps": 0}
 
 
 @dataclasses.dataclass(frozen=True)

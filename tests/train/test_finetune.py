@@ -1,0 +1,130 @@
+"""Offline-to-online fine-tuning: the mixed sampler's exact ratio, the schedule, phases, MC returns, resume."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hybridrl.train import checkpoint
+from hybridrl.train.offline import RunError
+from hybridrl.train.online import (
+    Mix,
+    OnlineConfig,
+    episode_returns_to_go,
+    mixed_batch,
+    offline_rows,
+    parse_mix,
+    train_online,
+)
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_mix_ratio_holds_exactly_in_every_minibatch():
+    """Offline rows are +1, online rows -1: every 256-row minibatch of 20 (RLPD's UTD) holds exactly n offline rows,
+    over 50 batches, whatever n is (a traced value, so an annealed share needs no recompiling)."""
+    offline = {"observations": jnp.ones((1000, 2)), "rewards": jnp.ones(1000)}
+    buffer = {"observations": -jnp.ones((500, 2)), "rewards": -jnp.ones(500)}
+    draw = jax.jit(lambda key, n: mixed_batch(buffer, offline, key, 300, 20 * 256, 256, n, ("observations", "rewards")))
+    for n in (128, 0, 256, 77):
+        for i in range(50):
+            batch = draw(jax.random.PRNGKey(i), n)
+            from_offline = (batch["rewards"] > 0).reshape(20, 256)
+            assert (from_offline.sum(axis=1) == n).all()
+            assert (from_offline[:, :n]).all()  # the first n rows of each minibatch
+            np.testing.assert_array_equal(batch["observations"][:, 0], batch["rewards"])
+
+
+def test_online_rows_come_only_from_the_filled_part():
+    buffer = {"rewards": jnp.arange(100.0)}
+    batch = mixed_batch(buffer, None, jax.random.PRNGKey(0), 7, 4096, 256, 0, ("rewards",))
+    assert batch["rewards"].max() <= 6.0 and set(np.unique(batch["rewards"]).tolist()) == set(range(7))
+
+
+def test_mix_schedules():
+    assert parse_mix("0.5") == Mix(0.5, 0.5)
+    assert parse_mix("0.5->0") == Mix(0.5, 0.0)
+    fixed, anneal, union = parse_mix("0.25"), parse_mix("1->0"), parse_mix("union")
+    assert fixed.share(900, 1000, 10, 10) == 0.25
+    assert [anneal.share(t, 1000, 0, 0) for t in (0, 250, 1000, 2000)] == [1.0, 0.75, 0.0, 0.0]
+    assert union.share(5, 1000, 300, 100) == 0.75  # 300 offline and 100 online rows pooled
+    assert offline_rows(0.5, 256) == 128 and offline_rows(0.75, 256) == 192 and offline_rows(0.0, 256) == 0
+    assert not parse_mix("0").uses_offline and parse_mix("union").uses_offline
+    for bad in ("1.5", "half", "0.5->", "0.1->0.2->0.3"):
+        with pytest.raises(RunError, match=r"^--mix must be an offline share in \[0, 1\] \('0.5'\), an annealed one "
+                                           rf"\('0.5->0'\) or 'union', got '{bad}'$"):
+            parse_mix(bad)
+
+
+def test_episode_returns_to_go_by_hand():
+    # r = 1, 0, 2 with gamma 0.5: G2 = 2, G1 = 0 + 0.5 * 2 = 1, G0 = 1 + 0.5 * 1 = 1.5; nothing after the end.
+    np.testing.assert_allclose(episode_returns_to_go(np.array([1.0, 0.0, 2.0]), 0.5), [1.5, 1.0, 2.0])
+
+
+@pytest.fixture(scope="module")
+def pendulum_minari(tmp_path_factory, pendulum_data):
+    from hybridrl.data import save_minari
+
+    return save_minari(pendulum_data, "test/pendulum-scripted-v0", root=tmp_path_factory.mktemp("data"))
+
+
+def _finetune_config(dataset, **changes):
+    values = dict(algo="iql", env="InvertedPendulum-v5", dataset=str(dataset), offline_steps=300, online_steps=400,
+                  seeds=2, start_steps=0, eval_every=200, eval_episodes=2, log_every=100, mix="0.5->0",
+                  agent={"hidden_dims": [32, 32]})
+    values.update(changes)
+    return OnlineConfig(**values)
+
+
+def test_finetune_phases_logs_and_resume(tmp_path, pendulum_minari):
+    """IQL: 300 offline updates, then 400 environment steps with an annealed share; stopped after 300 online steps
+    and resumed, it ends with the same buffer size as an uninterrupted run and continues its curve."""
+    from hybridrl.data import load_dataset
+
+    data = load_dataset(pendulum_minari)
+    config = _finetune_config(pendulum_minari)
+    out = tmp_path / "run"
+    result = train_online(config, out, dataset=data, progress=False)
+    assert result.step == 700
+    evals = _records(out / "eval.jsonl")
+    assert [(r["step"], r["env_steps"], r["phase"]) for r in evals if r["seed"] == 0] == [
+        (200, 0, "offline"), (300, 0, "offline"), (500, 200, "online"), (700, 400, "online")]
+    online = [r for r in _records(out / "metrics.jsonl") if r["phase"] == "online" and r["seed"] == 0]
+    assert [r["env_steps"] for r in online] == [100, 200, 300, 400]
+    assert [round(r["offline_share"], 3) for r in online] == [0.375, 0.25, 0.125, 0.0]  # 0.5 -> 0 over 400 steps
+    whole = checkpoint.restore(checkpoint.latest(out / "checkpoints")[1], None)["buffer"]
+    assert np.asarray(whole["rewards"]).shape == (2, 400)
+    # The policies of a fine-tuning run load like any other run's, in the run's environment.
+    from hybridrl.evaluate.policy import load_policy
+
+    assert load_policy(out).evaluate(episodes=1, seed=0).returns.shape == (2, 1)
+
+    # Stopped at 300 online steps (step 600): only the checkpoint at 200 online steps survives, then resume.
+    ckpts = checkpoint.list_checkpoints(out / "checkpoints")
+    assert [s for s, _ in ckpts] == [300, 500, 700]
+    ckpts[-1][1].unlink()
+    (out / "summary.json").unlink()
+    resumed = train_online(config, out, dataset=data, resume=True, progress=False)
+    assert resumed.step == 700
+    after = checkpoint.restore(checkpoint.latest(out / "checkpoints")[1], None)["buffer"]
+    assert np.asarray(after["rewards"]).shape == (2, 400)
+    np.testing.assert_array_equal(np.asarray(after["rewards"])[:, :200], np.asarray(whole["rewards"])[:, :200])
+    steps = [(r["step"], r["env_steps"]) for r in _records(out / "eval.jsonl") if r["seed"] == 0]
+    assert steps == [(200, 0), (300, 0), (500, 200), (700, 400)]  # the curve continues, nothing duplicated
+
+
+def test_finetune_refuses_mismatched_data_and_bad_settings(tmp_path, pendulum_minari):
+    from hybridrl.data import load_dataset
+
+    data = load_dataset(pendulum_minari)
+    with pytest.raises(RunError, match=r"has observations of dimension 4 and actions of dimension 1, but Hopper-v5 "
+                                       r"has 11 and 3; pass the matching --env$"):
+        train_online(_finetune_config(pendulum_minari, env="Hopper-v5"), tmp_path / "a", dataset=data, progress=False)
+    with pytest.raises(RunError, match=r"^--offline-steps and an offline share in --mix need a --dataset$"):
+        train_online(OnlineConfig(algo="sac", env="Pendulum-v1", mix="0.5"), tmp_path / "b", progress=False)
+    with pytest.raises(RunError, match=r"^--warmup-steps must be 0 or more, got -1$"):
+        train_online(_finetune_config(pendulum_minari, warmup_steps=-1), tmp_path / "c", dataset=data, progress=False)
