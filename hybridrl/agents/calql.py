@@ -40,6 +40,9 @@ from hybridrl.nets.mlp import orthogonal_init
 
 NAME = "calql"
 NEEDS_MC_RETURNS = True  # batches carry "mc_returns"; read only when use_calql
+# `hybridrl finetune calql` defaults, as in the official Cal-QL (shared/reference/finetune.md section 5a): 1M offline
+# updates (antmaze), then every update on 50/50 offline/online rows with the CQL term (and calibration) kept on.
+FINETUNE = {"offline_steps": 1_000_000, "mix": "0.5", "start_steps": 0, "warmup_steps": 0}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -42,6 +42,9 @@ from hybridrl.nets.mlp import orthogonal_init
 
 NAME = "wsrl"
 NEEDS_MC_RETURNS = True  # batches carry "mc_returns"; read only offline and only when use_calql
+# `hybridrl finetune wsrl` defaults (section 8): 250k offline updates (locomotion), no offline data kept online, and
+# 5,000 warm-up steps acting with the frozen pre-trained policy before the first online update.
+FINETUNE = {"offline_steps": 250_000, "mix": "0", "start_steps": 0, "warmup_steps": 5_000}
 
 
 @dataclasses.dataclass(frozen=True)
