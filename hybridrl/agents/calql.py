@@ -114,7 +114,8 @@ class QNet(nn.Module):
     @nn.compact
     def __call__(self, obs: jnp.ndarray, action: jnp.ndarray) -> jnp.ndarray:
         x = jnp.concatenate([obs, action], axis=-1)
-        return MLP(self.hidden_dims, 1, kernel_init=orthogonal_init(), output_kernel_init=orthogonal_init(1e-2))(x)[..., 0]
+        q = MLP(self.hidden_dims, 1, kernel_init=orthogonal_init(), output_kernel_init=orthogonal_init(1e-2))(x)
+        return q[..., 0]
 
 
 def _actor(config: Config, spec: Spec) -> Actor:
@@ -305,7 +306,8 @@ def update(state: State, batch: Batch, key: jax.Array) -> tuple[State, dict[str,
 
     def actor_loss_fn(params):
         new_actions, log_prob = tanh_gaussian_sample(*actor.apply(params, obs), k_pi)
-        return sac.actor_loss(critics.apply(state.critic_params, obs, new_actions), log_prob, temperature, "min"), log_prob
+        q = critics.apply(state.critic_params, obs, new_actions)
+        return sac.actor_loss(q, log_prob, temperature, "min"), log_prob
 
     (a_loss, log_prob), a_grads = jax.value_and_grad(actor_loss_fn, has_aux=True)(state.actor_params)
     t_loss, t_grad = jax.value_and_grad(temperature_loss)(state.log_temperature, log_prob,

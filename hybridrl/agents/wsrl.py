@@ -184,7 +184,8 @@ def _critic_step(state: State, batch: Batch, key: jax.Array, conservative: bool)
         loss, metrics = sac.critic_loss(q, y), {"q_data": jnp.mean(q)}
         if conservative:
             picked = subsample(params, idx)
-            gap = calql.conservative_gap(lambda a: calql.q_at(members, picked, obs, a), q[idx], samples, mc_returns, cfg)
+            q_fn = lambda a: calql.q_at(members, picked, obs, a)  # noqa: E731
+            gap = calql.conservative_gap(q_fn, q[idx], samples, mc_returns, cfg)
             metrics |= {"td_loss": loss, "cql_gap": jnp.mean(gap)}
             loss = loss + cfg.cql_weight * jnp.mean(gap)
         return loss, metrics
