@@ -33,6 +33,7 @@ import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
@@ -381,17 +382,18 @@ def update(state: State, batch: Batch, key: jax.Array) -> tuple[State, dict[str,
     (E, H, act_dim), ``rewards`` (E, H), and for the hybrid agent ``offline``: per-timestep buffers with leaves
     (H, N_h, ...) (observations, actions, rewards, next_observations), from which E tuples per h are drawn."""
     cfg = state.config
-    k_off, k_v0, k_q, k_v1, k_adv = jax.random.split(key, 5)
+    k_off, k_q, k_v, k_adv = jax.random.split(key, 4)
     obs, actions, rewards = batch["observations"], batch["actions"], batch["rewards"]
     num_episodes = rewards.shape[0]
     offline = sample_offline(batch["offline"], num_episodes, k_off) if cfg.hybrid else None
 
-    # 1. MC targets (a GAE pass with the old critics, of which only the returns are used [C]), critic fit.
-    _, returns = gae(rewards, _values(state, obs, k_v0), 1.0, cfg.gae_lambda)
+    # 1. MC targets and the critic fit. [C] runs a GAE pass with the old critics here and keeps only its returns,
+    # which do not depend on the values: the undiscounted reward-to-go.
+    _, returns = gae(rewards, jnp.zeros_like(rewards), 1.0, cfg.gae_lambda)
     state, metrics = fit_critics(state, {"observations": obs, "actions": actions, "returns": returns}, offline, k_q)
 
     # 2. Advantages with the updated critics.
-    adv, _ = gae(rewards, _values(state, obs, k_v1), 1.0, cfg.gae_lambda)
+    adv, _ = gae(rewards, _values(state, obs, k_v), 1.0, cfg.gae_lambda)
     pooled_obs, pooled_act, pooled_adv = jnp.swapaxes(obs, 0, 1), jnp.swapaxes(actions, 0, 1), adv.T  # (H, E, ...)
     if cfg.hybrid:
         off_act, off_adv = offline_advantages(state, offline["observations"], k_adv)
@@ -427,8 +429,6 @@ def act(state: State, obs: jnp.ndarray, key: jax.Array, deterministic: bool = Fa
 def offline_buffers(dataset, horizon: int) -> dict[str, jnp.ndarray]:
     """A Dataset of whole H-step episodes as per-timestep buffers, leaves (H, episodes, ...): row i of each
     episode is timestep i [C collect_offline.py: one replay buffer per h]."""
-    import numpy as np
-
     lengths = dataset.episode_lengths
     if len(dataset) == 0 or np.any(lengths != horizon):
         bad = sorted(set(lengths.tolist()) - {horizon})

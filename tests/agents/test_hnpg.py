@@ -40,15 +40,15 @@ def test_fisher_vector_product_is_the_kl_hessian_plus_damping():
     flat, unravel = ravel_pytree(params)
     kl_fn = lambda x: hnpg.mean_kl(policy, params, unravel(x), obs)  # noqa: E731
     v = jax.random.normal(jax.random.PRNGKey(3), flat.shape)
-    hessian = jax.hessian(kl_fn)(flat)
-    np.testing.assert_allclose(hnpg.fisher_vector_product(kl_fn, flat, v, 0.1), hessian @ v + 0.1 * v,
-                               rtol=1e-4, atol=1e-5)
+    hessian = jax.jit(jax.hessian(kl_fn))(flat)
+    fvp = jax.jit(lambda x, v: hnpg.fisher_vector_product(kl_fn, x, v, 0.1))(flat, v)
+    np.testing.assert_allclose(fvp, hessian @ v + 0.1 * v, rtol=1e-4, atol=1e-5)
     # And the Hessian is the Gaussian's Fisher matrix: mean_s J_mu^T diag(1/sigma^2) J_mu for the mean
     # parameters, 2 per log-std entry, no cross terms.
     zeros = jax.tree.map(jnp.zeros_like, params)
     log_std_idx = ravel_pytree({"params": zeros["params"] | {"log_std": jnp.ones(2)}})[0]
     log_std_idx = np.flatnonzero(np.asarray(log_std_idx))
-    jac = jax.jacobian(lambda x: policy.apply(unravel(x), obs)[0])(flat)  # (5, 2, P)
+    jac = jax.jit(jax.jacobian(lambda x: policy.apply(unravel(x), obs)[0]))(flat)  # (5, 2, P)
     inv_var = jnp.exp(-2 * params["params"]["log_std"])
     fisher = np.array(jnp.einsum("sap,a,saq->pq", jac, inv_var, jac) / obs.shape[0])
     assert np.all(fisher[log_std_idx] == 0)
@@ -100,8 +100,11 @@ def test_critic_loss_and_gae_by_hand():
     np.testing.assert_allclose(ret, [[1.0, 1.0, 1.0]])
 
 
+_init = jax.jit(hnpg.init, static_argnums=(1, 2))
+
+
 def _state(horizon=3, obs_dim=4, act_dim=10):
-    return hnpg.init(jax.random.PRNGKey(0), Spec(obs_dim, act_dim), hnpg.Config(horizon=horizon))
+    return _init(jax.random.PRNGKey(0), Spec(obs_dim, act_dim), hnpg.Config(horizon=horizon))
 
 
 def test_offline_td_target_is_r_at_the_last_step_else_r_plus_q_next():
@@ -115,14 +118,18 @@ def test_offline_td_target_is_r_at_the_last_step_else_r_plus_q_next():
     policy, critic = hnpg.GaussianPolicy((16, 16), 10), hnpg.QNetwork((64, 64))
     at = lambda tree, h: jax.tree.map(lambda p: p[h], tree)  # noqa: E731
     key = jax.random.PRNGKey(6)
-    np.testing.assert_array_equal(hnpg.offline_td_target(state, 2, r, nxt, key), r)
-    for h in (0, 1):
+    target = jax.jit(hnpg.offline_td_target)
+    np.testing.assert_array_equal(target(state, 2, r, nxt, key), r)
+
+    @jax.jit
+    def by_hand(state, h, q_index):
         a_next = policy.apply(at(state.policy_params, h + 1), nxt)[0]
-        expect = r + critic.apply(at(state.critic_params, h + 1), nxt, a_next)
-        got = hnpg.offline_td_target(state, h, r, nxt, key)
-        np.testing.assert_allclose(got, expect, rtol=1e-5)
-        wrong = r + critic.apply(at(state.critic_params, h), nxt, a_next)  # Q_h instead of Q_{h+1} differs
-        assert not np.allclose(got, wrong, rtol=1e-3)
+        return r + critic.apply(at(state.critic_params, q_index), nxt, a_next)
+
+    for h in (0, 1):
+        got = target(state, h, r, nxt, key)
+        np.testing.assert_allclose(got, by_hand(state, h, h + 1), rtol=1e-5)
+        assert not np.allclose(got, by_hand(state, h, h), rtol=1e-3)  # Q_h instead of Q_{h+1} differs
 
 
 def test_per_timestep_networks_and_act():
@@ -140,7 +147,7 @@ def test_per_timestep_networks_and_act():
 
 
 def test_online_only_update_ignores_offline_data():
-    state = hnpg.init(jax.random.PRNGKey(0), Spec(4, 10), hnpg.Config(horizon=2, hybrid=False))
+    state = _init(jax.random.PRNGKey(0), Spec(4, 10), hnpg.Config(horizon=2, hybrid=False))
     batch = {"observations": jax.random.normal(jax.random.PRNGKey(1), (8, 2, 4)),
              "actions": jax.random.normal(jax.random.PRNGKey(2), (8, 2, 10)),
              "rewards": jnp.zeros((8, 2)).at[:3, 1].set(1.0)}
