@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax
 import flax.linen as nn
@@ -221,7 +222,7 @@ def trpo_step(loss_fn: Callable, kl_fn: Callable, x: jnp.ndarray, config: Config
     """One TRPO step from flat parameters x: CG direction s ~ F^{-1}(-g), scaled to 0.5 s^T F s = max_kl
     (F with damping), then the backtracking line search with expected improvement rate -g^T (scaled s)."""
     grad = jax.grad(loss_fn)(x)
-    fvp = lambda v: fisher_vector_product(kl_fn, x, v, config.damping)  # noqa: E731
+    fvp = lambda v: fisher_vector_product(kl_fn, x, v, config.damping)
     stepdir = conjugate_gradient(fvp, -grad, config.cg_iters, config.cg_tol)
     shs = 0.5 * jnp.vdot(stepdir, fvp(stepdir))
     fullstep = stepdir / jnp.sqrt(jnp.maximum(shs, 1e-20) / config.max_kl)
@@ -262,7 +263,7 @@ def fit_critics(state: State, online: Batch, offline: Batch | None, key: jax.Arr
     critic = _critic(cfg)
     tx = optax.adam(cfg.critic_lr)
     hs = jnp.arange(cfg.horizon)
-    by_h = lambda x: jnp.swapaxes(x, 0, 1)  # noqa: E731  (E, H, ...) -> (H, E, ...)
+    by_h = lambda x: jnp.swapaxes(x, 0, 1)  # (E, H, ...) -> (H, E, ...)
     xs = {"h": hs, "key": jax.random.split(key, cfg.horizon), "params": state.critic_params,
           "obs": by_h(online["observations"]), "act": by_h(online["actions"]), "ret": by_h(online["returns"])}
     if offline is not None:
@@ -361,8 +362,8 @@ def actor_step(config: Config, spec: Spec, params, obs, actions, advantages):
     flat, unravel = ravel_pytree(params)
     mean, log_std = policy.apply(params, obs)
     old_log_prob = jax.lax.stop_gradient(gaussian_log_prob(mean, log_std, actions))
-    loss_fn = lambda x: surrogate_loss(policy, unravel(x), obs, actions, advantages, old_log_prob)  # noqa: E731
-    kl_fn = lambda x: mean_kl(policy, params, unravel(x), obs)  # noqa: E731
+    loss_fn = lambda x: surrogate_loss(policy, unravel(x), obs, actions, advantages, old_log_prob)
+    kl_fn = lambda x: mean_kl(policy, params, unravel(x), obs)
     new_flat, info = trpo_step(loss_fn, kl_fn, flat, config)
     return unravel(new_flat), info
 
@@ -403,7 +404,7 @@ def update(state: State, batch: Batch, key: jax.Array) -> tuple[State, dict[str,
         metrics["offline_advantage_std"] = jnp.mean(jnp.std(off_adv, 1))
 
     # 3. One TRPO step per timestep, all H at once.
-    step = lambda p, o, a, A: actor_step(cfg, state.spec, p, o, a, A)  # noqa: E731
+    step = lambda p, o, a, A: actor_step(cfg, state.spec, p, o, a, A)
     policy_params, info = jax.vmap(step)(state.policy_params, pooled_obs, pooled_act, pooled_adv)
     metrics |= {k: jnp.mean(v) for k, v in info.items()}
     metrics["policy_std"] = jnp.mean(jnp.exp(policy_params["params"]["log_std"]))

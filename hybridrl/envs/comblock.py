@@ -36,11 +36,14 @@ episodes with the same transition function as the env.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 import scipy.linalg
+
+if TYPE_CHECKING:
+    from hybridrl.data.dataset import Dataset
 
 ENV_ID = "hybridrl/CombinationLock-v0"
 A, B, DEAD = 0, 1, 2
@@ -134,7 +137,7 @@ class CombinationLockEnv(gym.Env):
 
 
 def offline_dataset(env: CombinationLockEnv, episodes: int = 50_000, seed: int = 0,
-                    epsilon: float | None = None) -> "Dataset":
+                    epsilon: float | None = None) -> Dataset:
     """``episodes`` episodes of the behaviour policy of section 4 [C ``collect_offline.py``] in ``env``'s lock.
 
     Every step independently: with probability ``epsilon`` (default 1/H) the action is uniform on [0, 1)^10,

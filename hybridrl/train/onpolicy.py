@@ -23,7 +23,14 @@ import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from hybridrl.agents import Spec, hnpg
 from hybridrl.agents.base import config_from_dict
@@ -32,7 +39,14 @@ from hybridrl.data.sampler import Preprocessing
 from hybridrl.train import checkpoint
 from hybridrl.train.loggers import RunLog, require
 from hybridrl.train.offline import RunResult, _Stopwatch, finish_run
-from hybridrl.train.run_dir import RunError, read_json, read_jsonl, start_run_dir, truncate_jsonl, write_json
+from hybridrl.train.run_dir import (
+    RunError,
+    read_json,
+    read_jsonl,
+    start_run_dir,
+    truncate_jsonl,
+    write_json,
+)
 
 
 @dataclasses.dataclass

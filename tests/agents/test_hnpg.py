@@ -38,7 +38,7 @@ def _tiny_policy(num_states=5):
 def test_fisher_vector_product_is_the_kl_hessian_plus_damping():
     policy, params, obs = _tiny_policy()
     flat, unravel = ravel_pytree(params)
-    kl_fn = lambda x: hnpg.mean_kl(policy, params, unravel(x), obs)  # noqa: E731
+    kl_fn = lambda x: hnpg.mean_kl(policy, params, unravel(x), obs)
     v = jax.random.normal(jax.random.PRNGKey(3), flat.shape)
     hessian = jax.jit(jax.hessian(kl_fn))(flat)
     fvp = jax.jit(lambda x, v: hnpg.fisher_vector_product(kl_fn, x, v, 0.1))(flat, v)
@@ -57,12 +57,12 @@ def test_fisher_vector_product_is_the_kl_hessian_plus_damping():
 
 
 def test_line_search_accept_and_reject_rule():
-    f = lambda x: jnp.sum((x - 1.0) ** 2)  # noqa: E731
+    f = lambda x: jnp.sum((x - 1.0) ** 2)
     # From 0 along 4 with expected rate -g.step = 8: frac 1 -> x=4 worse; 1/2 -> x=2 no decrease (0 is not > 0);
     # 1/4 -> x=1, decrease 1 against expected 8/4 = 2, ratio 0.5 > 0.1: accepted.
     x, accepted, frac = hnpg.line_search(f, jnp.zeros(1), jnp.full(1, 4.0), jnp.asarray(8.0))
     assert bool(accepted) and float(frac) == 0.25 and float(x[0]) == 1.0
-    g = lambda x: -jnp.sum(x)  # noqa: E731  (decrease = frac)
+    g = lambda x: -jnp.sum(x)
     # ratio = frac / (20 frac) = 0.05 <= 0.1 at every fraction: rejected, the old point is kept.
     x, accepted, frac = hnpg.line_search(g, jnp.zeros(1), jnp.ones(1), jnp.asarray(20.0))
     assert not bool(accepted) and float(frac) == 0.0 and float(x[0]) == 0.0
@@ -116,7 +116,7 @@ def test_offline_td_target_is_r_at_the_last_step_else_r_plus_q_next():
     r = jnp.array([0.0, 0.1, 1.0])
     nxt = jax.random.normal(jax.random.PRNGKey(5), (3, 4))
     policy, critic = hnpg.GaussianPolicy((16, 16), 10), hnpg.QNetwork((64, 64))
-    at = lambda tree, h: jax.tree.map(lambda p: p[h], tree)  # noqa: E731
+    at = lambda tree, h: jax.tree.map(lambda p: p[h], tree)
     key = jax.random.PRNGKey(6)
     target = jax.jit(hnpg.offline_td_target)
     np.testing.assert_array_equal(target(state, 2, r, nxt, key), r)

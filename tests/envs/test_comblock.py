@@ -71,11 +71,11 @@ def test_observation_noise_on_the_first_h_plus_3_coordinates_only():
 def test_reward_one_only_for_the_full_right_sequence():
     env = CombinationLockEnv(4, lock=LOCK4)
     for seed in range(6):
-        obs, info = env.reset(seed=seed)
+        _, info = env.reset(seed=seed)
         rewards = []
         for h in range(4):
             assert info["state"] != DEAD
-            obs, r, terminated, truncated, info = env.step(pick(good(env, info["state"], h)))
+            _, r, terminated, truncated, info = env.step(pick(good(env, info["state"], h)))
             rewards.append(r)
             assert terminated == (h == 3) and not truncated
         assert rewards == [0.0, 0.0, 0.0, 1.0]

@@ -47,7 +47,7 @@ def test_run_folder_records_and_resume(tmp_path, data):
     assert read_jsonl(resumed / "eval.jsonl") == evals  # same episodes, same keys, same numbers
     a = checkpoint.restore(checkpoint.latest(straight / "checkpoints")[1], None)
     b = checkpoint.restore(checkpoint.latest(resumed / "checkpoints")[1], None)
-    flat = lambda tree: np.concatenate([np.ravel(x) for x in __import__("jax").tree.leaves(tree)])  # noqa: E731
+    flat = lambda tree: np.concatenate([np.ravel(x) for x in __import__("jax").tree.leaves(tree)])
     np.testing.assert_array_equal(flat(a["state"]), flat(b["state"]))
 
 
