@@ -248,6 +248,9 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
         "packages": meta.get("packages"),
         "git": meta.get("git"),
         "machine": meta.get("machine"),
+        "xla_flags": meta.get("xla_flags"),
+        # the whole run's wall time split (init, compile, train, evaluate, io), once it has finished
+        "run_timings_s": read_json(run_dir / "summary.json")["timings_s"] if (run_dir / "summary.json").exists() else None,
     }
     manifest = read_manifest(directory)
     manifest[name] = entry

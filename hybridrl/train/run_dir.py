@@ -109,6 +109,7 @@ def run_metadata() -> dict[str, Any]:
             "gpus": [d.device_kind for d in jax.devices() if d.platform == "gpu"],
         },
         "command": sys.argv,
+        "xla_flags": os.environ.get("XLA_FLAGS"),  # thread settings can change float results, so record them
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 
