@@ -103,3 +103,19 @@ def test_neorl2_dmsd_is_regenerated_and_other_tasks_point_to_the_official_files(
     with pytest.raises(DatasetError, match=r"^unknown dataset 'neorl2-dmsd-test'; NeoRL-2 data are named "
                                            r"neorl2-TASK\[-val\] with TASK in dmsd, fusion, "):
         make_dataset("neorl2-dmsd-test")
+
+
+@pytest.mark.parametrize("kind", ["medium", "expert", "medium-expert", "conservative"])
+def test_shipped_hopper_policies_make_valid_minari_datasets(tmp_path, kind):
+    """Each kind from the policies shipped in the package, at a tiny size: saved as Minari, read back with the
+    D4RL constants and metadata naming the recipe, the policy, the seed and the size."""
+    entry = make.read_manifest()["hopper-expert" if kind in ("expert", "conservative") else "hopper-medium"]
+    ds = make_dataset(f"hopper-{kind}", size=300, seed=5, num_envs=4)
+    assert len(ds) == (600 if kind == "medium-expert" else 300)
+    back = load_dataset(save_minari(ds, f"hybridrl/hopper-{kind}-v0", root=tmp_path))
+    np.testing.assert_array_equal(back.actions, ds.actions)
+    assert (back.ref_min_score, back.ref_max_score) == (-20.272305, 3234.3) and back.env_id == "Hopper-v5"
+    assert back.metadata["seed"] == 5 and back.metadata["size_per_policy"] == 300
+    assert entry["file"] in back.metadata["policy"]
+    assert "Hopper-v5" in back.metadata["recipe"] and back.metadata["recipe"].endswith("(hybridrl data make)")
+    assert np.abs(ds.actions).max() <= 1.0
