@@ -189,7 +189,7 @@ def _load_data(source: str, columns: Optional[str]):
 
 @app.command()
 def finetune(
-    algo: Optional[str] = typer.Argument(None, help="iql, rlpd, sac (and any agent with an exploring policy); omit with --resume"),
+    algo: Optional[str] = typer.Argument(None, help="iql, rlpd, calql, wsrl, sac, or hnpg (combination lock); omit with --resume"),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="the offline data: Minari id or path (as for train)"),
     env: Optional[str] = typer.Option(None, "--env", help="environment string for collection and evaluation (default: the dataset's)"),
     offline_steps: Optional[int] = typer.Option(None, "--offline-steps", help="pre-training updates (default: the algorithm's)"),
@@ -209,10 +209,14 @@ def finetune(
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest checkpoint"),
     overrides: list[str] = typer.Option([], "--set", help="agent setting, e.g. --set utd=10 (repeatable)"),
     columns: Optional[str] = typer.Option(None, "--columns", help="for CSV/Parquet: JSON mapping of field to column"),
+    horizon: int = typer.Option(5, "--horizon", help="hnpg: the combination lock's horizon H"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     loggers: list[str] = typer.Option([], "--logger", help="also log to wandb or mlflow (repeatable)"),
 ) -> None:
-    """Offline-to-online fine-tuning: pre-train on a dataset, then collect online and keep training on mixed batches."""
+    """Offline-to-online fine-tuning: pre-train on a dataset, then collect online and keep training on mixed batches.
+
+    hnpg (hybrid natural policy gradient) runs on-policy on the combination lock instead: every iteration rolls out
+    1,000 steps, fits its critics on them and on the offline data, and takes one trust-region step."""
     from hybridrl.agents import get_agent
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunError
@@ -224,6 +228,10 @@ def finetune(
         require_loggers(loggers)
     except RunError as exc:
         _fail(str(exc))
+    if algo == "hnpg" or (resume is not None and _is_onpolicy_run(resume)):
+        _hnpg(resume, dataset, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every, keep_checkpoints,
+              out, overrides, progress, loggers)
+        return
     if resume is not None:
         if not is_online_run(resume):
             _fail(f"{resume} is not a fine-tuning or online run folder; resume offline runs with hybridrl train --resume")
@@ -261,6 +269,40 @@ def finetune(
         return
     ds = _load_data(config.dataset, columns) if config.dataset is not None else None
     _finish_finetune(_run_training(config, ds, out, True, progress), out)
+
+
+def _is_onpolicy_run(run_dir: Path) -> bool:
+    path = Path(run_dir) / "config.json"
+    return path.exists() and json.loads(path.read_text()).get("mode") == "onpolicy"
+
+
+def _hnpg(resume, dataset, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every, keep_checkpoints,
+          out, overrides, progress, loggers) -> None:
+    """`hybridrl finetune hnpg`: HNPG (or online-only TRPO with --set hybrid=false) on the combination lock."""
+    from hybridrl.data import DatasetError
+    from hybridrl.train.offline import RunError
+    from hybridrl.train.onpolicy import HNPGRunConfig, train_hnpg
+
+    if resume is not None:
+        config = HNPGRunConfig(**json.loads((Path(resume) / "config.json").read_text())["run"])
+        config.loggers = loggers or config.loggers
+        out = resume
+    else:
+        batch = HNPGRunConfig.batch_size
+        config = HNPGRunConfig(env=env or HNPGRunConfig.env, horizon=horizon, seed=seed,
+                               iterations=max(1, -(-online_steps // batch)), eval_every=max(1, eval_every // batch),
+                               eval_episodes=eval_episodes, log_every=max(1, log_every // batch),
+                               keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides), loggers=loggers)
+        out = out or Path("runs") / f"finetune-hnpg-H{horizon}-{time.strftime('%Y%m%d-%H%M%S')}"
+    ds = _load_data(dataset, None) if dataset is not None else None
+    try:
+        result = train_hnpg(config, out, dataset=ds, progress=progress, resume=resume is not None)
+    except (DatasetError, RunError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        err_console.print(f"\ninterrupted; continue with: hybridrl finetune --resume {out}")
+        raise typer.Exit(130)
+    _finish_finetune(result, out)
 
 
 def _finish_finetune(result, out: Path) -> None:

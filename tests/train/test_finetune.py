@@ -164,3 +164,19 @@ def test_cli_finetune_and_resume(tmp_path, pendulum_minari):
     assert CliRunner().invoke(app, ["finetune", "--resume", str(out), "--no-progress"]).exit_code == 0
     bad = CliRunner().invoke(app, ["finetune", "td3_bc", "--dataset", str(pendulum_minari), "--no-progress"])
     assert bad.exit_code == 2 and "td3_bc cannot act online (no exploring policy)" in bad.output
+
+
+def test_cli_finetune_hnpg_on_the_combination_lock(tmp_path):
+    from typer.testing import CliRunner
+
+    from hybridrl.cli import app
+
+    out = tmp_path / "hnpg"
+    args = ["finetune", "hnpg", "--horizon", "2", "--online-steps", "2000", "--eval-every", "1000", "--eval-episodes",
+            "5", "--out", str(out), "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "config.json").read_text())
+    assert run["mode"] == "onpolicy" and (run["run"]["horizon"], run["run"]["iterations"]) == (2, 2)
+    assert [r["env_steps"] for r in _records(out / "eval.jsonl")] == [1000, 2000]
+    assert CliRunner().invoke(app, ["finetune", "--resume", str(out), "--no-progress"]).exit_code == 0
