@@ -165,15 +165,16 @@ def offline_rows(share: float, batch_size: int) -> int:
 
 
 def resolve_online_agent_config(config: OnlineConfig) -> Any:
+    from hybridrl.agents import AGENTS
+
     agent = get_agent(config.algo)
     if not hasattr(agent, "FINETUNE"):
-        from hybridrl.agents import AGENTS
-
         online = ", ".join(sorted(n for n, m in AGENTS.items() if hasattr(m, "FINETUNE")))
         raise RunError(f"{config.algo} cannot act online (no exploring policy); online training and fine-tuning "
                        f"support: {online}")
     if config.dataset is None and not getattr(agent, "ONLINE_FROM_SCRATCH", False):
-        raise RunError(f"{config.algo} fine-tunes from a dataset; pass --dataset (training from scratch: sac, rlpd)")
+        scratch = ", ".join(sorted(n for n, m in AGENTS.items() if getattr(m, "ONLINE_FROM_SCRATCH", False)))
+        raise RunError(f"{config.algo} fine-tunes from a dataset; pass --dataset (training from scratch: {scratch})")
     try:
         agent_config = config_from_dict(agent, config.agent)
         if hasattr(agent, "validate"):

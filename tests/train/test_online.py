@@ -54,10 +54,10 @@ def test_resume_restores_states_and_buffer(tmp_path):
 
 
 def test_errors_name_the_problem(tmp_path):
-    with pytest.raises(RunError, match=r"^iql fine-tunes from a dataset; pass --dataset \(training from scratch: sac, rlpd\)$"):
+    with pytest.raises(RunError, match=r"^iql fine-tunes from a dataset; pass --dataset \(training from scratch: rlpd, sac\)$"):
         train_online(OnlineConfig(algo="iql", env="Pendulum-v1"), tmp_path / "a", progress=False)
     with pytest.raises(RunError, match=r"^td3_bc cannot act online \(no exploring policy\); online training and "
-                                       r"fine-tuning support: iql, rlpd, sac$"):
+                                       r"fine-tuning support: calql, iql, rlpd, sac, wsrl$"):
         train_online(OnlineConfig(algo="td3_bc", env="Pendulum-v1"), tmp_path / "a", progress=False)
     with pytest.raises(RunError, match="cannot make environment 'NoSuchEnv-v0'"):
         train_online(OnlineConfig(algo="sac", env="NoSuchEnv-v0"), tmp_path / "b", progress=False)
