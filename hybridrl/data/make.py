@@ -249,6 +249,7 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
         "git": meta.get("git"),
         "machine": meta.get("machine"),
         "xla_flags": meta.get("xla_flags"),
+        "cpu_affinity": meta.get("cpu_affinity"),  # cores the run could use: XLA's thread pool follows it
         # the whole run's wall time split (init, compile, train, evaluate, io), once it has finished
         "run_timings_s": read_json(run_dir / "summary.json")["timings_s"] if (run_dir / "summary.json").exists() else None,
     }
@@ -256,6 +257,24 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
     manifest[name] = entry
     write_json(directory / "manifest.json", manifest)
     return entry
+
+
+def _match_threads(entry: dict[str, Any]) -> None:
+    """Use the original run's core count and XLA flags, if JAX's CPU backend is not initialised yet.
+
+    Changes this process: its CPU affinity shrinks to the recorded number of cores (the first ones it may use).
+    """
+    import os
+
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        return  # too late: the thread pool exists; replay_reproduced will say whether it matched anyway
+    if entry.get("xla_flags") is not None:
+        os.environ["XLA_FLAGS"] = entry["xla_flags"]
+    cores = entry.get("cpu_affinity")
+    if cores and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > cores:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
 
 
 def buffer_digest(buffer: dict[str, np.ndarray]) -> str:
@@ -277,8 +296,11 @@ def medium_replay(env: str, policy_dir: Path = POLICY_DIR) -> Dataset:
     checkpoint intervals do not touch the training's randomness, so they are changed to save time), and the
     buffer of the medium policy's seed becomes the dataset: the random warm-up and every later transition.
     It reproduces the original buffer exactly only where the original run was never resumed and ran on the
-    same software; a resumed run restarted its episodes at the resume, which a re-run does not repeat. The
-    manifest keeps the original buffer's SHA-256, and the metadata key ``replay_reproduced`` says which it was.
+    same software with the same CPU threads; a resumed run restarted its episodes at the resume, which a re-run
+    does not repeat. XLA's CPU thread pool follows the cores the process may use, and a different pool changes
+    float results within the first updates, so the re-run takes the run's recorded core count and XLA flags
+    (``_match_threads``) when JAX has not started yet. The manifest keeps the original buffer's SHA-256, and
+    the metadata key ``replay_reproduced`` says whether the re-run matched it.
     """
     import tempfile
 
@@ -291,6 +313,7 @@ def medium_replay(env: str, policy_dir: Path = POLICY_DIR) -> Dataset:
     index = int(entry["seed"]) - int(run["seed"])
     config = OnlineConfig(**{**run, "online_steps": step, "eval_every": step, "eval_episodes": 1,
                              "log_every": step, "checkpoint_every": step, "keep_checkpoints": 1})
+    _match_threads(entry)
     with tempfile.TemporaryDirectory(prefix="hybridrl-medium-replay-") as tmp:
         train_online(config, Path(tmp) / "run", progress=False)
         buffer = checkpoint.restore(checkpoint.latest(Path(tmp) / "run" / "checkpoints")[1], None)["buffer"]

@@ -109,7 +109,8 @@ def run_metadata() -> dict[str, Any]:
             "gpus": [d.device_kind for d in jax.devices() if d.platform == "gpu"],
         },
         "command": sys.argv,
-        "xla_flags": os.environ.get("XLA_FLAGS"),  # thread settings can change float results, so record them
+        "xla_flags": os.environ.get("XLA_FLAGS"),  # thread settings change float results, so record them
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
 

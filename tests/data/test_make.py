@@ -119,3 +119,16 @@ def test_shipped_hopper_policies_make_valid_minari_datasets(tmp_path, kind):
     assert entry["file"] in back.metadata["policy"]
     assert "Hopper-v5" in back.metadata["recipe"] and back.metadata["recipe"].endswith("(hybridrl data make)")
     assert np.abs(ds.actions).max() <= 1.0
+
+
+def test_medium_replay_takes_the_recorded_core_count_before_jax_starts():
+    """XLA's CPU thread pool follows the cores a process may use, and a different pool changes float results, so
+    a medium-replay re-run shrinks its affinity to the original run's core count (here 1) before JAX starts."""
+    import subprocess
+    import sys
+
+    code = ("import os; from hybridrl.data.make import _match_threads; "
+            "_match_threads({'cpu_affinity': 1, 'xla_flags': '--xla_cpu_multi_thread_eigen=false'}); "
+            "print(len(os.sched_getaffinity(0)), os.environ['XLA_FLAGS'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "--xla_cpu_multi_thread_eigen=false"]
