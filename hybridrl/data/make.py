@@ -262,7 +262,8 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
 def _match_threads(entry: dict[str, Any]) -> None:
     """Use the original run's core count and XLA flags, if JAX's CPU backend is not initialised yet.
 
-    Changes this process: its CPU affinity shrinks to the recorded number of cores (the first ones it may use).
+    Changes this process: its CPU affinity shrinks to the recorded number of cores, chosen by process id among
+    the ones it may use (so that two re-runs started side by side do not share one core).
     """
     import os
 
@@ -274,7 +275,9 @@ def _match_threads(entry: dict[str, Any]) -> None:
         os.environ["XLA_FLAGS"] = entry["xla_flags"]
     cores = entry.get("cpu_affinity")
     if cores and hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > cores:
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:cores])
+        allowed = sorted(os.sched_getaffinity(0))
+        first = os.getpid() % len(allowed)
+        os.sched_setaffinity(0, [allowed[(first + i) % len(allowed)] for i in range(cores)])
 
 
 def buffer_digest(buffer: dict[str, np.ndarray]) -> str:
