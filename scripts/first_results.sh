@@ -3,27 +3,40 @@
 # 3 seeds each (one vmapped program per algorithm and dataset), 100k gradient steps, on
 # {hopper,halfcheetah,walker2d}-{medium,medium-replay,medium-expert}.
 #   scripts/first_results.sh [ALGOS] [DATASETS]     e.g. scripts/first_results.sh "td3_bc iql" "hopper-medium"
-# Datasets are made first if missing (`hybridrl data make`, under runs/datasets). A finished run is skipped, an
-# unfinished one resumed, so rerunning the script continues where it stopped. Then:
-#   python scripts/results_table.py runs/first-results > docs/results.md
+#   CPU=1 scripts/first_results.sh ...             pin to core 1 with a single-threaded XLA (two side by side)
+# Datasets are made first if missing (`hybridrl data make`, under runs/datasets). A finished run's config,
+# evaluations and summary are copied to results/first-results/DATASET/ALGO, which is tracked by git: runs/ does
+# not outlive a session, results/ does. A run found there is skipped, an unfinished one in runs/ is resumed,
+# so rerunning the script continues where it stopped. Then:
+#   python scripts/results_table.py results/first-results > docs/results.md
 set -euo pipefail
 ALGOS=${1:-"bc td3_bc iql"}
 DATASETS=${2:-"hopper-medium hopper-medium-replay hopper-medium-expert halfcheetah-medium halfcheetah-medium-replay \
 halfcheetah-medium-expert walker2d-medium walker2d-medium-replay walker2d-medium-expert"}
 STEPS=${STEPS:-100000}
 ROOT=runs/datasets
+PIN=()
+if [ -n "${CPU:-}" ]; then
+  export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+  PIN=(taskset -c "$CPU")
+fi
+finished() {  # finished RUN_DIR: its summary has reached STEPS
+  [ -f "$1/summary.json" ] && python -c "import json,sys; sys.exit(json.load(open('$1/summary.json'))['step'] < $STEPS)"
+}
 for data in $DATASETS; do
   path=$ROOT/hybridrl/$data-v0
-  [ -d "$path" ] || nice -n 19 hybridrl data make "$data" --root "$ROOT"
   for algo in $ALGOS; do
+    kept=results/first-results/$data/$algo
     out=runs/first-results/$data/$algo
-    if [ -f "$out/summary.json" ] && python -c "import json,sys; sys.exit(json.load(open('$out/summary.json'))['step'] < $STEPS)"; then
-      continue
-    elif [ -f "$out/config.json" ]; then
-      nice -n 19 hybridrl train --resume "$out" --no-progress
+    finished "$kept" && continue
+    [ -d "$path" ] || "${PIN[@]}" nice -n 19 hybridrl data make "$data" --root "$ROOT"
+    if [ -f "$out/config.json" ]; then
+      finished "$out" || "${PIN[@]}" nice -n 19 hybridrl train --resume "$out" --no-progress
     else
-      nice -n 19 hybridrl train "$algo" --dataset "$path" --steps "$STEPS" --seeds 3 --eval-every 10000 \
+      "${PIN[@]}" nice -n 19 hybridrl train "$algo" --dataset "$path" --steps "$STEPS" --seeds 3 --eval-every 10000 \
         --eval-episodes 10 --out "$out" --no-progress
     fi
+    mkdir -p "$kept"
+    cp "$out/config.json" "$out/eval.jsonl" "$out/summary.json" "$kept/"
   done
 done

@@ -9,8 +9,6 @@ from typing import Any, Callable
 
 import jax
 import numpy as np
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
 from hybridrl.agents import Spec, get_agent
 from hybridrl.agents.base import config_from_dict
 from hybridrl.data.dataset import Dataset
@@ -19,7 +17,7 @@ from hybridrl.envs.scores import reference_scores
 from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
 from hybridrl.train import checkpoint
-from hybridrl.train.loggers import RunLog, require
+from hybridrl.train.loggers import RunLog, progress_bar, require
 from hybridrl.train.core import init_states, make_train_chunk
 from hybridrl.train.run_dir import (
     RunError,
@@ -176,10 +174,8 @@ def train_offline(
     envs = make_vector_env(env_id, len(seeds) * config.eval_episodes) if env_id else None
 
     last_eval: dict[str, np.ndarray] | None = None
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
     try:
-        with Progress(*columns, disable=not progress, transient=False) as bar:
+        with progress_bar(disable=not progress) as bar:
             task = bar.add_task(f"{agent.NAME} x{len(seeds)} seeds", total=config.steps, completed=step, info="")
             while step < config.steps:
                 n = min(_next_multiple(step, config.log_every), _next_multiple(step, config.eval_every),

@@ -37,14 +37,6 @@ import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from hybridrl.agents import Spec, get_agent
 from hybridrl.agents.base import config_from_dict
@@ -57,14 +49,8 @@ from hybridrl.evaluate.policy import Policy
 from hybridrl.evaluate.rollout import make_vector_env
 from hybridrl.train import checkpoint
 from hybridrl.train.core import init_states, make_train_chunk
-from hybridrl.train.loggers import RunLog, require
-from hybridrl.train.offline import (
-    RunError,
-    RunResult,
-    _Stopwatch,
-    evaluate_and_log,
-    finish_run,
-)
+from hybridrl.train.loggers import RunLog, progress_bar, require
+from hybridrl.train.offline import RunError, RunResult, _Stopwatch, evaluate_and_log, finish_run
 from hybridrl.train.run_dir import read_json, start_run_dir, truncate_jsonl
 
 TRAIN_FIELDS = ("observations", "actions", "rewards", "next_observations", "masks")
@@ -299,10 +285,8 @@ def train_online(config: OnlineConfig, out: str | Path, *, dataset: Dataset | No
 
 def _train(config, agent, agent_config, envs, dataset, out: Path, resume: bool, progress: bool) -> RunResult:
     run = _Run(config, agent, agent_config, envs, dataset, out, resume)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
     try:
-        with Progress(*columns, disable=not progress) as bar:
+        with progress_bar(disable=not progress) as bar:
             run.bar = bar
             run.task = bar.add_task(f"{agent.NAME} x{len(run.seeds)} seeds", total=config.offline_steps + config.online_steps,
                                     completed=run.step, info="")

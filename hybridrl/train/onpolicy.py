@@ -23,30 +23,15 @@ import gymnasium as gym
 import jax
 import jax.numpy as jnp
 import numpy as np
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from hybridrl.agents import Spec, hnpg
 from hybridrl.agents.base import config_from_dict
 from hybridrl.data.dataset import Dataset
 from hybridrl.data.sampler import Preprocessing
 from hybridrl.train import checkpoint
-from hybridrl.train.loggers import RunLog, require
+from hybridrl.train.loggers import RunLog, progress_bar, require
 from hybridrl.train.offline import RunResult, _Stopwatch, finish_run
-from hybridrl.train.run_dir import (
-    RunError,
-    read_json,
-    read_jsonl,
-    start_run_dir,
-    truncate_jsonl,
-    write_json,
-)
+from hybridrl.train.run_dir import RunError, read_json, read_jsonl, start_run_dir, truncate_jsonl, write_json
 
 
 @dataclasses.dataclass
@@ -201,11 +186,9 @@ def _train(config, agent_config, envs, eval_envs, lock, dataset, offline, out: P
     act = jax.jit(lambda s, o, k, h: hnpg.act(s, o, k, False, h))
     update = jax.jit(hnpg.update)
     last_eval = None
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn()]
     name = "hnpg" if agent_config.hybrid else "trpo (online only)"
     try:
-        with Progress(*columns, disable=not progress) as bar:
+        with progress_bar(disable=not progress) as bar:
             task = bar.add_task(f"{name} H={H}", total=config.iterations, completed=iteration, info="")
             while iteration < config.iterations:
                 key, k_roll, k_update, k_eval = jax.random.split(key, 4)
