@@ -47,13 +47,20 @@ def reward_scale(ds: Dataset, kind: str) -> float:
 def returns_to_go(ds: Dataset, discount: float, reward_scale: float = 1.0) -> np.ndarray:
     """Monte-Carlo discounted return-to-go of every transition, shape (N,), float32, on scaled rewards.
 
-    Per episode, backward: G_t = r_t + discount * (1 - terminal_t) * G_{t+1}, with G = 0 after each episode's
-    last step, so nothing is bootstrapped past a timeout (Cal-QL's ``calc_return_to_go``; WSRL's
+    Per episode, backward: G_t = r_t + discount * G_{t+1}, with G = 0 after each episode's last step, so
+    nothing is bootstrapped past a timeout (Cal-QL's ``calc_return_to_go``; WSRL's
     ``env_common.calc_return_to_go``; shared/reference/finetune.md section 5a).
 
     Cal-QL's extra rule for sparse rewards (an episode whose every reward equals the failure reward gets
     G = r_fail / (1 - discount) everywhere) is not implemented: it only makes sense with its {-5, +5} reward
     convention, which no ``reward_scaling`` here produces.
+    """
+    return discounted_returns(np.asarray(ds.rewards, np.float64) * reward_scale, ds.episode_ends, discount)
+
+
+def discounted_returns(rewards: np.ndarray, episode_ends: np.ndarray, discount: float) -> np.ndarray:
+    """G_t = r_t + discount * G_{t+1} inside each episode (``episode_ends``: index of each episode's last row,
+    ascending, the last one ``len(rewards) - 1``), 0 after an episode's last step; float32, shape (N,).
 
     Vectorised: one linear filter y_n = x_n + discount * y_{n-1} over the reversed rewards (no resets), then
     the spill-over from later episodes, discount^(k + 1) * y at the row before the episode's (reversed) start,
@@ -61,14 +68,14 @@ def returns_to_go(ds: Dataset, discount: float, reward_scale: float = 1.0) -> np
     """
     from scipy.signal import lfilter
 
-    rewards = np.asarray(ds.rewards, np.float64) * reward_scale
+    rewards = np.asarray(rewards, np.float64)
     if rewards.size == 0:
         return np.zeros(0, np.float32)
     rev = rewards[::-1]
     y = lfilter([1.0], [1.0, -discount], rev)
     # In reversed order an episode starts at its last step; k = position of a row inside its reversed episode.
     n = rev.shape[0]
-    rev_ends = n - 1 - ds.episode_ends[::-1]  # reversed index where each episode begins, ascending
+    rev_ends = n - 1 - np.asarray(episode_ends)[::-1]  # reversed index where each episode begins, ascending
     marks = np.zeros(n, np.int64)
     marks[rev_ends] = 1
     start = rev_ends[np.cumsum(marks) - 1]

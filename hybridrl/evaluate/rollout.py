@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 
 from hybridrl.envs.scores import normalized_score
+from hybridrl.envs.wrappers import make_vec_env
 
 
 @dataclasses.dataclass
@@ -17,13 +18,6 @@ class EvalResult:
     lengths: np.ndarray  # (num_policies, episodes)
     normalized: np.ndarray | None  # (num_policies, episodes), None without reference scores
     costs: np.ndarray | None = None  # (num_policies, episodes) summed info["cost"], None if the env reports none
-
-
-def make_vector_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """``num_envs`` copies of an environment string (``ENV_ID`` or ``ENV_ID[WRAPPER SPEC]``)."""
-    from hybridrl.envs.wrappers import make_vec_env
-
-    return make_vec_env(env_id, num_envs)
 
 
 def evaluate_policy(
@@ -46,7 +40,7 @@ def evaluate_policy(
     """
     n = num_policies * episodes
     own_envs = envs is None
-    envs = envs or make_vector_env(env_id, n)
+    envs = envs or make_vec_env(env_id, n)
     try:
         obs, _ = envs.reset(seed=[seed + i % episodes for i in range(n)])
         returns = np.zeros(n)

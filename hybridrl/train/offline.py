@@ -9,16 +9,18 @@ from typing import Any, Callable
 
 import jax
 import numpy as np
+
 from hybridrl.agents import Spec, get_agent
 from hybridrl.agents.base import config_from_dict
 from hybridrl.data.dataset import Dataset
 from hybridrl.data.sampler import Preprocessing, make_preprocessing, to_device
 from hybridrl.envs.scores import reference_scores
+from hybridrl.envs.wrappers import make_vec_env
 from hybridrl.evaluate.policy import Policy
-from hybridrl.evaluate.rollout import evaluate_policy, make_vector_env
+from hybridrl.evaluate.rollout import evaluate_policy
 from hybridrl.train import checkpoint
-from hybridrl.train.loggers import RunLog, progress_bar, require
 from hybridrl.train.core import init_states, make_train_chunk
+from hybridrl.train.loggers import RunLog, progress_bar, require
 from hybridrl.train.run_dir import (
     RunError,
     read_json,
@@ -171,7 +173,7 @@ def train_offline(
 
     train_fns: dict[int, Callable] = {}
     policy = Policy(agent, states, prep, seeds, env_id, ref)
-    envs = make_vector_env(env_id, len(seeds) * config.eval_episodes) if env_id else None
+    envs = make_vec_env(env_id, len(seeds) * config.eval_episodes) if env_id else None
 
     last_eval: dict[str, np.ndarray] | None = None
     try:

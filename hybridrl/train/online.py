@@ -42,11 +42,10 @@ from hybridrl.agents import Spec, get_agent
 from hybridrl.agents.base import config_from_dict
 from hybridrl.data.dataset import Dataset
 from hybridrl.data.sampler import Preprocessing, make_preprocessing, to_device
-from hybridrl.data.transforms import ACTION_CLIP, unscale_actions
+from hybridrl.data.transforms import ACTION_CLIP, discounted_returns, unscale_actions
 from hybridrl.envs.scores import reference_scores
 from hybridrl.envs.wrappers import make_vec_env
 from hybridrl.evaluate.policy import Policy
-from hybridrl.evaluate.rollout import make_vector_env
 from hybridrl.train import checkpoint
 from hybridrl.train.core import init_states, make_train_chunk
 from hybridrl.train.loggers import RunLog, progress_bar, require
@@ -217,17 +216,6 @@ def _set_rows(mc, seed_index, rows, values):
 _write_mc_rows = jax.jit(_set_rows, donate_argnums=(0,))
 
 
-def episode_returns_to_go(rewards: np.ndarray, discount: float) -> np.ndarray:
-    """G_t = r_t + discount * G_{t+1} within one finished episode, 0 after its last step: nothing is bootstrapped
-    past the end, whether a termination or a time limit ended it (Cal-QL's official rule)."""
-    out = np.zeros(len(rewards), np.float64)
-    running = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        running = float(rewards[t]) + discount * running
-        out[t] = running
-    return out.astype(np.float32)
-
-
 def mixed_batch(buffer: dict, offline: dict | None, key: jax.Array, size, samples: int, batch_size: int,
                 n_offline, fields: tuple[str, ...]) -> dict:
     """``samples`` rows: in every ``batch_size`` minibatch the first ``n_offline`` from ``offline`` (uniform over
@@ -343,7 +331,7 @@ class _Run:
             _start_run_dir(out, config, agent_config, self.prep, self.ref, dataset)
         self.log = RunLog(out, config.loggers, resume)
         self.policy = Policy(agent, self.states, self.prep, self.seeds, config.env, self.ref)
-        self.eval_envs = make_vector_env(config.env, len(self.seeds) * config.eval_episodes)
+        self.eval_envs = make_vec_env(config.env, len(self.seeds) * config.eval_episodes)
         self.last_eval: dict[str, np.ndarray] | None = None
         self.updates = 0  # online updates in this process
 
@@ -410,7 +398,7 @@ class _Run:
         write = make_buffer_write(self.fields)
         episode_return = np.zeros(num_seeds)
         finished_returns: list[list[float]] = [[] for _ in seeds]
-        episode_rows: list[list[int]] = [[] for _ in seeds]  # buffer rows and scaled rewards of running episodes
+        episode_rows: list[list[int]] = [[] for _ in seeds]  # with MC returns: rows and scaled rewards of running episodes
         episode_rewards: list[list[float]] = [[] for _ in seeds]
         pending_metrics: list[dict] = []
         share = 0.0
@@ -432,16 +420,17 @@ class _Run:
             ptr = self.env_step % capacity
             self.buffer = write(self.buffer, transition, np.int32(ptr))
             episode_return += rewards
-            for i in range(num_seeds):
-                episode_rows[i].append(ptr)
-                episode_rewards[i].append(float(scaled[i]))
+            if needs_mc:
+                for i in range(num_seeds):
+                    episode_rows[i].append(ptr)
+                    episode_rewards[i].append(float(scaled[i]))
             for i in np.flatnonzero(done):
                 finished_returns[i].append(float(episode_return[i]))
                 episode_return[i] = 0.0
                 if needs_mc:
                     self.buffer[MC_FIELD] = _write_returns(self.buffer[MC_FIELD], i, episode_rows[i],
                                                            episode_rewards[i], discount, capacity)
-                episode_rows[i], episode_rewards[i] = [], []
+                    episode_rows[i], episode_rewards[i] = [], []
             obs = prep.observations(next_obs)
             self.step += 1
             env_step, size = self.env_step, min(self.env_step, capacity)
@@ -535,7 +524,7 @@ def _check_dataset(dataset: Dataset, config: OnlineConfig, spec: Spec, low, high
 def _write_returns(mc: jax.Array, seed_index: int, rows: list[int], rewards: list[float], discount: float,
                    capacity: int) -> jax.Array:
     """Write a finished episode's discounted returns-to-go into ``mc[seed_index, rows]``, MC_CHUNK rows per call."""
-    values = episode_returns_to_go(np.asarray(rewards), discount)
+    values = discounted_returns(np.asarray(rewards), np.array([len(rewards) - 1]), discount)
     rows = np.asarray(rows, np.int32)
     for start in range(0, len(rows), MC_CHUNK):
         r = np.full(MC_CHUNK, capacity, np.int32)  # padding past the end is dropped

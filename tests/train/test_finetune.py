@@ -12,7 +12,6 @@ from hybridrl.train.offline import RunError
 from hybridrl.train.online import (
     Mix,
     OnlineConfig,
-    episode_returns_to_go,
     mixed_batch,
     offline_rows,
     parse_mix,
@@ -60,9 +59,32 @@ def test_mix_schedules():
             parse_mix(bad)
 
 
-def test_episode_returns_to_go_by_hand():
+def test_discounted_returns_by_hand():
+    from hybridrl.data.transforms import discounted_returns
+
     # r = 1, 0, 2 with gamma 0.5: G2 = 2, G1 = 0 + 0.5 * 2 = 1, G0 = 1 + 0.5 * 1 = 1.5; nothing after the end.
-    np.testing.assert_allclose(episode_returns_to_go(np.array([1.0, 0.0, 2.0]), 0.5), [1.5, 1.0, 2.0])
+    np.testing.assert_allclose(discounted_returns(np.array([1.0, 0.0, 2.0]), np.array([2]), 0.5), [1.5, 1.0, 2.0])
+    # Two episodes, [1, 0] and [2]: the second's return does not leak into the first.
+    np.testing.assert_allclose(discounted_returns(np.array([1.0, 0.0, 2.0]), np.array([1, 2]), 0.5), [1.0, 0.0, 2.0])
+
+
+def test_online_mc_returns_are_written_when_each_episode_ends(tmp_path, pendulum_minari):
+    """Cal-QL: 300 random-action steps of InvertedPendulum (short episodes). Every finished episode's rows hold
+    its discounted return-to-go on the buffer's (scaled) rewards; the running episode's rows still hold -inf."""
+    from hybridrl.data import load_dataset
+    from hybridrl.data.transforms import discounted_returns
+
+    config = _finetune_config(pendulum_minari, algo="calql", offline_steps=20, online_steps=300, seeds=1,
+                              start_steps=300, eval_every=300, eval_episodes=1, log_every=300, mix="0.5",
+                              agent={"hidden_dims": [16]})
+    train_online(config, tmp_path / "run", dataset=load_dataset(pendulum_minari), progress=False)
+    buffer = checkpoint.restore(checkpoint.latest(tmp_path / "run" / "checkpoints")[1], None)["buffer"]
+    rewards, mc = np.asarray(buffer["rewards"])[0], np.asarray(buffer["mc_returns"])[0]
+    ends = np.flatnonzero((np.asarray(buffer["masks"])[0] == 0) | (np.asarray(buffer["timeouts"])[0] == 1))
+    assert len(ends) >= 5 and ends[-1] < 299  # several episodes ended, and the last one is still running
+    done = ends[-1] + 1
+    np.testing.assert_allclose(mc[:done], discounted_returns(rewards[:done], ends, 0.99), rtol=1e-6)
+    assert np.isneginf(mc[done:]).all()
 
 
 @pytest.fixture(scope="module")
