@@ -58,21 +58,25 @@ def _parse_overrides(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _run_training(config, dataset, out: Path, resume: bool, progress: bool):
-    """Offline training on ``dataset`` (a RunConfig), or online training / fine-tuning (an OnlineConfig)."""
+def _run_training(config, dataset, out: Path, resume: bool, progress: bool, command: str = "train"):
+    """Offline training on ``dataset`` (a RunConfig), online training / fine-tuning (an OnlineConfig) or hnpg (an
+    HNPGRunConfig). ``command`` is the one that resumes the run, for the message after an interrupt."""
     from hybridrl.data.dataset import DatasetError
     from hybridrl.train.offline import RunError, train_offline
     from hybridrl.train.online import OnlineConfig, train_online
+    from hybridrl.train.onpolicy import HNPGRunConfig, train_hnpg
 
     try:
         if isinstance(config, OnlineConfig):
             return train_online(config, out, dataset=dataset, resume=resume, progress=progress)
+        if isinstance(config, HNPGRunConfig):
+            return train_hnpg(config, out, dataset=dataset, resume=resume, progress=progress)
         return train_offline(config, dataset, out, resume=resume, progress=progress)
     except (DatasetError, RunError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         err_console.print(f"\ninterrupted; the newest checkpoint in {out}/checkpoints is kept. "
-                          f"Continue with: hybridrl train --resume {out}")
+                          f"Continue with: hybridrl {command} --resume {out}")
         raise typer.Exit(130)
 
 
@@ -123,7 +127,7 @@ def train(
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunConfig, RunError, load_run_config
     from hybridrl.train.online import OnlineConfig, load_online_config
-    from hybridrl.train.run_dir import is_online_run
+    from hybridrl.train.run_dir import run_mode
 
     _enable_compilation_cache()
     try:
@@ -131,8 +135,10 @@ def train(
     except RunError as exc:
         _fail(str(exc))
     if resume is not None:
+        if run_mode(resume) == "onpolicy":
+            _fail(f"{resume} is an hnpg run; resume it with hybridrl finetune --resume {resume}")
         try:
-            config = load_online_config(resume) if is_online_run(resume) else load_run_config(resume)
+            config = load_online_config(resume) if run_mode(resume) == "online" else load_run_config(resume)
         except RunError as exc:
             _fail(str(exc))
         if algo is not None and algo != config.algo:
@@ -221,28 +227,35 @@ def finetune(
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunError
     from hybridrl.train.online import OnlineConfig, load_online_config
-    from hybridrl.train.run_dir import is_online_run
+    from hybridrl.train.run_dir import run_mode
 
     _enable_compilation_cache()
     try:
         require_loggers(loggers)
     except RunError as exc:
         _fail(str(exc))
-    if algo == "hnpg" or (resume is not None and _is_onpolicy_run(resume)):
-        _hnpg(resume, dataset, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every, keep_checkpoints,
-              out, overrides, progress, loggers)
-        return
-    if resume is not None:
-        if not is_online_run(resume):
+    ds = None
+    if algo == "hnpg" or (resume is not None and run_mode(resume) == "onpolicy"):
+        config, out = _hnpg_config(resume, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every,
+                                   keep_checkpoints, out, overrides, loggers)
+        if dataset is not None:
+            ds = _load_data(dataset, None)
+    elif resume is not None:
+        if run_mode(resume) != "online":
             _fail(f"{resume} is not a fine-tuning or online run folder; resume offline runs with hybridrl train --resume")
-        config = load_online_config(resume)
+        try:
+            config = load_online_config(resume)
+        except RunError as exc:
+            _fail(str(exc))
         if algo is not None and algo != config.algo:
             _fail(f"{resume} is a {config.algo} run, not {algo}; drop ALGO or pass the right run folder")
         config.loggers = loggers or config.loggers
         out = resume
+        if config.dataset is not None:
+            ds = _load_data(config.dataset, columns)
     else:
         if algo is None:
-            _fail("missing ALGO: choose iql, rlpd or sac (or pass --resume RUN_DIR)")
+            _fail("missing ALGO: choose iql, rlpd, calql, wsrl, sac or hnpg (or pass --resume RUN_DIR)")
         if dataset is None:
             _fail("missing --dataset: fine-tuning starts from offline data (online from scratch: hybridrl train sac --online-steps N)")
         try:
@@ -264,51 +277,31 @@ def finetune(
                               agent=_parse_overrides(overrides), loggers=loggers, dataset=str(dataset),
                               offline_steps=pick(offline_steps, "offline_steps", 0), mix=pick(mix, "mix", "0.5"),
                               warmup_steps=pick(warmup_steps, "warmup_steps", 0))
-        result = _run_training(config, ds, out, False, progress)
-        _finish_finetune(result, out)
-        return
-    ds = _load_data(config.dataset, columns) if config.dataset is not None else None
-    _finish_finetune(_run_training(config, ds, out, True, progress), out)
-
-
-def _is_onpolicy_run(run_dir: Path) -> bool:
-    path = Path(run_dir) / "config.json"
-    return path.exists() and json.loads(path.read_text()).get("mode") == "onpolicy"
-
-
-def _hnpg(resume, dataset, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every, keep_checkpoints,
-          out, overrides, progress, loggers) -> None:
-    """`hybridrl finetune hnpg`: HNPG (or online-only TRPO with --set hybrid=false) on the combination lock."""
-    from hybridrl.data import DatasetError
-    from hybridrl.train.offline import RunError
-    from hybridrl.train.onpolicy import HNPGRunConfig, train_hnpg
-
-    if resume is not None:
-        config = HNPGRunConfig(**json.loads((Path(resume) / "config.json").read_text())["run"])
-        config.loggers = loggers or config.loggers
-        out = resume
-    else:
-        batch = HNPGRunConfig.batch_size
-        config = HNPGRunConfig(env=env or HNPGRunConfig.env, horizon=horizon, seed=seed,
-                               iterations=max(1, -(-online_steps // batch)), eval_every=max(1, eval_every // batch),
-                               eval_episodes=eval_episodes, log_every=max(1, log_every // batch),
-                               keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides), loggers=loggers)
-        out = out or Path("runs") / f"finetune-hnpg-H{horizon}-{time.strftime('%Y%m%d-%H%M%S')}"
-    ds = _load_data(dataset, None) if dataset is not None else None
-    try:
-        result = train_hnpg(config, out, dataset=ds, progress=progress, resume=resume is not None)
-    except (DatasetError, RunError) as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        err_console.print(f"\ninterrupted; continue with: hybridrl finetune --resume {out}")
-        raise typer.Exit(130)
-    _finish_finetune(result, out)
-
-
-def _finish_finetune(result, out: Path) -> None:
+    result = _run_training(config, ds, out, resume is not None, progress, command="finetune")
     if result.final_returns is not None:
         _print_scores(result)
     console.print(f"run saved in [bold]{out}[/]; continue a stopped run with: hybridrl finetune --resume {out}")
+
+
+def _hnpg_config(resume, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every, keep_checkpoints,
+                 out, overrides, loggers):
+    """`hybridrl finetune hnpg`'s run config and folder: HNPG (or online-only TRPO with --set hybrid=false) on the
+    combination lock, with the CLI's step counts turned into iterations of ``batch_size`` environment steps."""
+    from hybridrl.train.onpolicy import HNPGRunConfig
+
+    if resume is not None:
+        try:
+            config = HNPGRunConfig(**json.loads((Path(resume) / "config.json").read_text())["run"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            _fail(f"{resume}/config.json is not an hnpg run config ({exc}); pass the folder of an hnpg run")
+        config.loggers = loggers or config.loggers
+        return config, resume
+    batch = HNPGRunConfig.batch_size
+    config = HNPGRunConfig(env=env or HNPGRunConfig.env, horizon=horizon, seed=seed,
+                           iterations=max(1, -(-online_steps // batch)), eval_every=max(1, eval_every // batch),
+                           eval_episodes=eval_episodes, log_every=max(1, log_every // batch),
+                           keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides), loggers=loggers)
+    return config, out or Path("runs") / f"finetune-hnpg-H{horizon}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 @app.command()

@@ -146,10 +146,16 @@ def peak_memory_mb() -> dict[str, float | None]:
     return {"host": round(host, 1), "device": None if device is None else round(device / 2**20, 1)}
 
 
-def is_online_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds an online run (its config.json says mode "online"; offline runs say nothing)."""
+def run_mode(run_dir: Path) -> str | None:
+    """The ``mode`` a run folder's config.json records: "online" (online and fine-tuning runs), "onpolicy" (hnpg),
+    or None for offline runs, which record none, and for folders without a config.json."""
     path = Path(run_dir) / "config.json"
-    return path.exists() and read_json(path).get("mode") == "online"
+    return read_json(path).get("mode") if path.exists() else None
+
+
+def is_online_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds an online or fine-tuning run."""
+    return run_mode(run_dir) == "online"
 
 
 def write_summary(out: Path, step: int, seeds: list[int], last_eval: dict | None, timings: dict[str, float]) -> None:

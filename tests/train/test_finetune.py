@@ -202,3 +202,6 @@ def test_cli_finetune_hnpg_on_the_combination_lock(tmp_path):
     assert run["mode"] == "onpolicy" and (run["run"]["horizon"], run["run"]["iterations"]) == (2, 2)
     assert [r["env_steps"] for r in _records(out / "eval.jsonl")] == [1000, 2000]
     assert CliRunner().invoke(app, ["finetune", "--resume", str(out), "--no-progress"]).exit_code == 0
+    wrong = CliRunner().invoke(app, ["train", "--resume", str(out), "--no-progress"])
+    assert wrong.exit_code == 2
+    assert f"error: {out} is an hnpg run; resume it with hybridrl finetune --resume {out}" in " ".join(wrong.output.split())
