@@ -110,9 +110,12 @@ def make_dataset(name: str, size: int | None = None, seed: int = 0, num_envs: in
     if recipe.env == "neorl2":
         from hybridrl.envs.neorl2.dmsd import regenerate_dmsd
 
-        return regenerate_dmsd(recipe.kind.split("-")[1], size)  # deterministic: trajectory i uses seed i
+        return regenerate_dmsd(recipe.kind.split("-")[1], size, first_seed=seed)  # trajectory i: seed + i
     size = DEFAULT_SIZE if size is None else size
     if recipe.kind == "medium-replay":
+        if seed != 0:
+            raise DatasetError(f"--seed does not apply to {recipe.name}: it re-runs the medium policy's SAC training "
+                               f"with the seed that training recorded; drop --seed")
         ds = medium_replay(recipe.env, policy_dir)
     elif recipe.kind == "medium-expert":
         parts = [_rollouts(recipe.env, level, size, seed + i, num_envs, policy_dir,

@@ -43,6 +43,9 @@ def test_missing_policy_and_medium_replay_say_what_to_do(tmp_path):
         make_dataset("ant-medium", size=10, policy_dir=tmp_path)
     with pytest.raises(DatasetError, match=r"no medium behaviour policy is shipped for hopper"):
         make_dataset("hopper-medium-replay", size=10, policy_dir=tmp_path)
+    with pytest.raises(DatasetError, match=r"^--seed does not apply to hopper-medium-replay: it re-runs the medium "
+                                           r"policy's SAC training with the seed that training recorded; drop --seed$"):
+        make_dataset("hopper-medium-replay", seed=1)
 
 
 def test_exported_sac_actor_generates_data(tmp_path):
@@ -96,6 +99,9 @@ def test_neorl2_dmsd_is_regenerated_and_other_tasks_point_to_the_official_files(
     np.testing.assert_array_equal(ds.observations, want.observations)
     assert (ds.ref_min_score, ds.ref_max_score) == (30.60, 849.51)
     assert len(make_dataset("neorl2-dmsd-val", size=10)) == 100
+    other = make_dataset("neorl2-dmsd", size=250, seed=7)  # --seed moves the initial states: trajectory i, seed 7 + i
+    np.testing.assert_array_equal(other.observations, regenerate_dmsd("train", 250, first_seed=7).observations)
+    assert not np.array_equal(other.observations[0], ds.observations[0]) and other.metadata["seeds"] == "7..9"
     with pytest.raises(DatasetError, match=r"^'neorl2-fusion': only DMSD's data can be regenerated today \(from its "
                                            r"published PID gains\); the Fusion behaviour policies are not shipped, so "
                                            r"load the official file instead: --dataset PATH/Fusion-train.npz$"):
