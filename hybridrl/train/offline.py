@@ -236,12 +236,13 @@ def evaluate_and_log(policy: Policy, states: Any, step: int, config: Any, envs, 
     return {"returns": result.returns.mean(1), "scores": None if result.normalized is None else result.normalized.mean(1)}
 
 
-def finish_run(out: Path, config: Any, step: int, last_eval: dict | None, timings: dict[str, float]) -> RunResult:
+def finish_run(out: Path, config: Any, step: int, last_eval: dict | None, timings: dict[str, float],
+               extra: dict[str, Any] | None = None) -> RunResult:
     """Write summary.json (taking the last evaluation from eval.jsonl when this process made none)."""
     seeds = config.seed_list()
     if last_eval is None and (out / "eval.jsonl").exists():
         last_eval = _last_eval_from_file(out / "eval.jsonl", seeds)
-    write_summary(out, step, seeds, last_eval, timings)
+    write_summary(out, step, seeds, last_eval, timings, extra)
     returns = None if last_eval is None else last_eval["returns"]
     scores = None if last_eval is None else last_eval["scores"]
     return RunResult(out, config, step, returns, scores, timings)

@@ -31,7 +31,7 @@ from hybridrl.data.sampler import Preprocessing
 from hybridrl.train import checkpoint
 from hybridrl.train.loggers import RunLog, progress_bar, require
 from hybridrl.train.offline import RunResult, _Stopwatch, finish_run
-from hybridrl.train.run_dir import RunError, read_json, read_jsonl, start_run_dir, truncate_jsonl, write_json
+from hybridrl.train.run_dir import RunError, read_json, read_jsonl, start_run_dir, truncate_jsonl
 
 
 @dataclasses.dataclass
@@ -231,13 +231,10 @@ def _train(config, agent_config, envs, eval_envs, lock, dataset, offline, out: P
 
     timings = dict(watch.totals)
     timings["env_steps"] = env_steps
-    result = finish_run(out, config, iteration, last_eval, timings)
-    summary = read_json(out / "summary.json")
-    summary["env_steps"] = env_steps
     if last_eval is None:  # a resumed run that had nothing left to do: the last evaluation on file
         evals = read_jsonl(out / "eval.jsonl")
-        summary["final_success_rate"] = [evals[-1]["success_rate"]] if evals else None
+        success = [evals[-1]["success_rate"]] if evals else None
     else:
-        summary["final_success_rate"] = [last_eval["success_rate"]]
-    write_json(out / "summary.json", summary)
-    return result
+        success = [last_eval["success_rate"]]
+    return finish_run(out, config, iteration, last_eval, timings,
+                      extra={"env_steps": env_steps, "final_success_rate": success})

@@ -158,8 +158,10 @@ def is_online_run(run_dir: Path) -> bool:
     return run_mode(run_dir) == "online"
 
 
-def write_summary(out: Path, step: int, seeds: list[int], last_eval: dict | None, timings: dict[str, float]) -> None:
-    """summary.json: the step reached, final returns and normalized scores per seed, wall time split, peak memory."""
+def write_summary(out: Path, step: int, seeds: list[int], last_eval: dict | None, timings: dict[str, float],
+                  extra: dict[str, Any] | None = None) -> None:
+    """summary.json: the step reached, final returns and normalized scores per seed, wall time split, peak memory,
+    and the loop's own ``extra`` fields."""
     returns = None if last_eval is None else last_eval["returns"]
     scores = None if last_eval is None else last_eval["scores"]
     write_json(out / "summary.json", {
@@ -170,6 +172,7 @@ def write_summary(out: Path, step: int, seeds: list[int], last_eval: dict | None
         "final_normalized_score_mean": None if scores is None else float(sum(scores) / len(scores)),
         "timings_s": timings,
         "peak_memory_mb": peak_memory_mb(),
+        **(extra or {}),
     })
 
 
