@@ -360,25 +360,20 @@ def data_info(
 @data_app.command("make")
 def data_make(
     name: str = typer.Argument(..., help="ENV-KIND: ENV in hopper, halfcheetah, walker2d, ant; KIND in random, medium, "
-                                         "expert, medium-replay, medium-expert, conservative; or neorl2-dmsd[-val]"),
+                                         "expert, medium-replay, medium-expert, conservative; or neorl2-dmsd[-val]; or "
+                                         "lock-hH (the H-step combination lock)"),
     size: Optional[int] = typer.Option(None, "--size", help="transitions per behaviour policy (default 1M; medium-expert "
-                                                            "holds twice this; neorl2-dmsd: 100k train, 20k val)"),
+                                                            "holds twice this; neorl2-dmsd: 100k train, 20k val; "
+                                                            "lock-hH: 50,000 episodes)"),
     seed: int = typer.Option(0, "--seed"),
     root: Optional[Path] = typer.Option(None, "--root", help="Minari datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset with the same id"),
 ) -> None:
-    """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo (or NeoRL-2's DMSD), saved as local Minari."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
+    """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo (or NeoRL-2's DMSD, or the combination
+    lock's data), saved as local Minari."""
     from hybridrl.data import DatasetError, save_minari
     from hybridrl.data.make import make_dataset, parse_name
+    from hybridrl.train.loggers import progress_bar
 
     try:
         recipe = parse_name(name)
@@ -387,9 +382,8 @@ def data_make(
             with console.status("re-running the medium policy's SAC training to re-generate its replay buffer..."):
                 ds = make_dataset(name, size=size, seed=seed)
         else:
-            with Progress(TextColumn("[bold]collecting " + name), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
-                task = bar.add_task("collect", total=None)
+            with progress_bar(disable=False) as bar:
+                task = bar.add_task(f"collecting {name}", total=None, info="")
                 ds = make_dataset(name, size=size, seed=seed,
                                   on_progress=lambda done, total: bar.update(task, completed=done, total=total))
         with console.status(f"writing {len(ds):,} transitions in {ds.num_episodes:,} episodes as Minari {dataset_id}..."):
@@ -397,8 +391,8 @@ def data_make(
     except DatasetError as exc:
         _fail(str(exc))
     returns = ds.episode_returns
-    console.print(f"{dataset_id}: {len(ds):,} transitions, {ds.num_episodes:,} episodes, return mean {returns.mean():.1f} "
-                  f"(min {returns.min():.1f}, max {returns.max():.1f}); saved in [bold]{path}[/]")
+    console.print(f"{dataset_id}: {len(ds):,} transitions, {ds.num_episodes:,} episodes, return mean {returns.mean():.4g} "
+                  f"(min {returns.min():.4g}, max {returns.max():.4g}); saved in [bold]{path}[/]")
     if "replay_reproduced" in ds.metadata:
         console.print(f"replay buffer reproduced {ds.metadata['replay_reproduced']}")
     console.print(f"train on it with: hybridrl train iql --dataset {path}")

@@ -40,11 +40,15 @@ POLICY_DIR = Path(__file__).parent / "policies"
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    env: str  # hopper, halfcheetah, walker2d, ant
-    kind: str
+    env: str  # hopper, halfcheetah, walker2d, ant; neorl2; lock
+    kind: str  # for lock: hH, the horizon
 
     @property
     def env_id(self) -> str:
+        if self.env == "lock":
+            from hybridrl.envs.comblock import lock_id
+
+            return lock_id(int(self.kind[1:]))
         return "neorl2/DMSD-v0" if self.env == "neorl2" else ENVS[self.env]
 
     @property
@@ -57,10 +61,22 @@ def parse_name(name: str) -> Recipe:
     env, _, kind = name.lower().partition("-")
     if env == "neorl2":
         return _parse_neorl2(name, kind)
+    if env == "lock":
+        return _parse_lock(name, kind)
     if env not in ENVS or kind not in KINDS:
         raise DatasetError(f"unknown dataset '{name}'; use ENV-KIND with ENV in {', '.join(ENVS)} and KIND in "
-                           f"{', '.join(KINDS)}, e.g. hopper-medium; or neorl2-dmsd")
+                           f"{', '.join(KINDS)}, e.g. hopper-medium; or neorl2-dmsd, or lock-hH")
     return Recipe(env, kind)
+
+
+def _parse_lock(name: str, horizon: str) -> Recipe:
+    """'lock-h4': the H = 4 combination lock's epsilon-greedy data (HNPG's collect_offline.py)."""
+    from hybridrl.envs.comblock import MAX_REGISTERED_HORIZON
+
+    if not (horizon.startswith("h") and horizon[1:].isdigit() and 1 <= int(horizon[1:]) <= MAX_REGISTERED_HORIZON):
+        raise DatasetError(f"unknown dataset '{name}'; combination-lock data are named lock-hH with the horizon H "
+                           f"in 1..{MAX_REGISTERED_HORIZON}, e.g. lock-h4")
+    return Recipe("lock", f"h{int(horizon[1:])}")
 
 
 def _parse_neorl2(name: str, task: str) -> Recipe:
@@ -97,16 +113,34 @@ def load_behaviour_policy(env: str, level: str, directory: Path = POLICY_DIR) ->
     return params, entry
 
 
+def _lock_data(recipe: Recipe, size: int | None, seed: int) -> Dataset:
+    """The lock's offline data in the lock of ``recipe.env_id``: 50,000 episodes by default (HNPG's
+    collect_offline.py), or the fewest whole H-step episodes holding ``size`` transitions."""
+    from hybridrl.envs.comblock import offline_dataset
+    from hybridrl.envs.scores import COMBLOCK_REF_SCORES
+
+    horizon = int(recipe.kind[1:])
+    episodes = 50_000 if size is None else -(-size // horizon)
+    ds = offline_dataset(gym.make(recipe.env_id).unwrapped, episodes, seed=seed, env_id=recipe.env_id)
+    low, high = COMBLOCK_REF_SCORES
+    return dataclasses.replace(ds, name=recipe.name, ref_min_score=low, ref_max_score=high, metadata={
+        **ds.metadata, "recipe": f"HNPG's epsilon-greedy lock data (epsilon 1/H) in {recipe.env_id} "
+                                 f"(hybridrl data make)"})
+
+
 def make_dataset(name: str, size: int | None = None, seed: int = 0, num_envs: int = 16,
                  policy_dir: Path = POLICY_DIR, on_progress: Callable[[int, int], None] | None = None) -> Dataset:
-    """Generate dataset ``name`` (ENV-KIND, or neorl2-dmsd[-val]) with ``size`` transitions per policy
-    (default: 1M for the locomotion suite, NeoRL-2's 100k train / 20k val for DMSD), deterministically for ``seed``.
+    """Generate dataset ``name`` (ENV-KIND, neorl2-dmsd[-val] or lock-hH) with ``size`` transitions per policy
+    (default: 1M for the locomotion suite, NeoRL-2's 100k train / 20k val for DMSD, 50,000 episodes for the lock),
+    deterministically for ``seed``.
 
     ``on_progress(done, total)`` reports collected transitions (not called for medium-replay, which trains).
     """
     recipe = parse_name(name)
     if size is not None and size < 1:
         raise DatasetError(f"--size must be at least 1, got {size}")
+    if recipe.env == "lock":
+        return _lock_data(recipe, size, seed)
     if recipe.env == "neorl2":
         from hybridrl.envs.neorl2.dmsd import regenerate_dmsd
 

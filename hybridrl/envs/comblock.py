@@ -46,6 +46,15 @@ if TYPE_CHECKING:
     from hybridrl.data.dataset import Dataset
 
 ENV_ID = "hybridrl/CombinationLock-v0"
+MAX_REGISTERED_HORIZON = 50  # hybridrl/CombinationLock-H{1..50}-v0 are registered, each with the lock of lock_seed 0
+
+
+def lock_id(horizon: int) -> str:
+    """The registered id of the H-step lock with lock_seed 0, the one ``hybridrl data make lock-hH`` uses, so a
+    dataset's env id alone remakes its lock (``hybridrl/CombinationLock-v0`` needs ``horizon=`` and ``lock=``)."""
+    return f"hybridrl/CombinationLock-H{int(horizon)}-v0"
+
+
 A, B, DEAD = 0, 1, 2
 
 
@@ -137,7 +146,7 @@ class CombinationLockEnv(gym.Env):
 
 
 def offline_dataset(env: CombinationLockEnv, episodes: int = 50_000, seed: int = 0,
-                    epsilon: float | None = None) -> Dataset:
+                    epsilon: float | None = None, env_id: str = ENV_ID) -> Dataset:
     """``episodes`` episodes of the behaviour policy of section 4 [C ``collect_offline.py``] in ``env``'s lock.
 
     Every step independently: with probability ``epsilon`` (default 1/H) the action is uniform on [0, 1)^10,
@@ -145,6 +154,7 @@ def offline_dataset(env: CombinationLockEnv, episodes: int = 50_000, seed: int =
     is not A, D included, as [C] does). Episodes are exactly H long, row ``i`` of an episode is timestep ``i``;
     ``terminals`` marks the H-th step. The metadata holds the horizon, the lock and the success fraction.
     Drawn from ``np.random.default_rng(seed)``, vectorized over episodes (not the env's own stream).
+    ``env_id`` is recorded as the data's environment (pass :func:`lock_id` when ``env`` is that id's lock).
     """
     from hybridrl.data.dataset import Dataset
 
@@ -172,7 +182,7 @@ def offline_dataset(env: CombinationLockEnv, episodes: int = 50_000, seed: int =
         observations=obs[:, :-1].reshape(n * H, -1), actions=actions.reshape(n * H, K),
         rewards=rewards.reshape(-1), next_observations=obs[:, 1:].reshape(n * H, -1),
         terminals=terminals.reshape(-1), timeouts=np.zeros(n * H, bool),
-        name=f"comblock-H{H}-eps-greedy", env_id=ENV_ID,
+        name=f"comblock-H{H}-eps-greedy", env_id=env_id,
         action_low=np.zeros(K, np.float32), action_high=np.ones(K, np.float32),
         metadata={"horizon": H, "lock": env.lock.tolist(), "epsilon": eps, "episodes": n, "seed": seed,
                   "success_fraction": success, "behaviour": "epsilon-greedy around the optimal one-hot actions "
@@ -181,6 +191,11 @@ def offline_dataset(env: CombinationLockEnv, episodes: int = 50_000, seed: int =
 
 
 def register() -> None:
-    """Register ``hybridrl/CombinationLock-v0`` with Gymnasium (idempotent); pass ``horizon=H`` to make."""
+    """Register ``hybridrl/CombinationLock-v0`` (pass ``horizon=H`` to make) and the fixed locks :func:`lock_id`
+    for H = 1..50 with Gymnasium (idempotent)."""
     if ENV_ID not in gym.registry:
         gym.register(id=ENV_ID, entry_point="hybridrl.envs.comblock:CombinationLockEnv")
+    for H in range(1, MAX_REGISTERED_HORIZON + 1):
+        if lock_id(H) not in gym.registry:
+            gym.register(id=lock_id(H), entry_point="hybridrl.envs.comblock:CombinationLockEnv",
+                         kwargs={"horizon": H, "lock_seed": 0})

@@ -3,7 +3,7 @@
 normalized = 100 * (return - random) / (expert - random)
 
 Reference returns come from the dataset when it carries them, else from the tables below: D4RL's by
-environment family, NeoRL-2's by task for ``neorl2/TASK-v0`` ids.
+environment family, NeoRL-2's by task for ``neorl2/TASK-v0`` ids, and the combination lock's (failure, success).
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ NEORL2_REF_SCORES: dict[str, tuple[float, float]] = {
 }
 NEORL2_PREFIX = "neorl2/"
 
+# The combination lock (hybridrl/CombinationLock-*): a failed episode returns 0.1 with probability 0.5 (0.05 on
+# average) and a solved one 1, so the normalized score is the success rate in percent, in expectation.
+COMBLOCK_REF_SCORES = (0.05, 1.0)
+COMBLOCK_PREFIX = "hybridrl/CombinationLock"
+
 
 def _neorl2_task(env_id: str) -> str:
     """'neorl2/DMSD-v0' -> 'DMSD'."""
@@ -46,11 +51,13 @@ def _family(env_id: str) -> str:
 
 def reference_scores(env_id: str | None, ref_min: float | None = None, ref_max: float | None = None) -> tuple[float, float] | None:
     """(random, expert) returns: the dataset's own if it carries them, else NeoRL-2's for ``neorl2/TASK-v0``,
-    else D4RL's for the env family, else None."""
+    the lock's for ``hybridrl/CombinationLock-*``, else D4RL's for the env family, else None."""
     if ref_min is not None and ref_max is not None:
         return float(ref_min), float(ref_max)
     if env_id is not None and env_id.startswith(NEORL2_PREFIX):
         return NEORL2_REF_SCORES.get(_neorl2_task(env_id))
+    if env_id is not None and env_id.startswith(COMBLOCK_PREFIX):
+        return COMBLOCK_REF_SCORES
     if env_id is not None:
         return D4RL_REF_SCORES.get(_family(env_id))
     return None

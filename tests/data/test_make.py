@@ -17,8 +17,34 @@ def test_names_are_parsed_and_refused_with_a_fix():
     with pytest.raises(DatasetError, match=r"^unknown dataset 'hopper-easy'; use ENV-KIND with ENV in hopper, "
                                            r"halfcheetah, walker2d, ant and KIND in random, medium, expert, "
                                            r"medium-replay, medium-expert, conservative, e.g. hopper-medium; or "
-                                           r"neorl2-dmsd$"):
+                                           r"neorl2-dmsd, or lock-hH$"):
         parse_name("hopper-easy")
+    for bad in ("lock-4", "lock-h0", "lock-h51", "lock-hx"):
+        with pytest.raises(DatasetError, match=rf"^unknown dataset '{bad}'; combination-lock data are named lock-hH "
+                                               r"with the horizon H in 1..50, e.g. lock-h4$"):
+            parse_name(bad)
+
+
+def test_lock_data_round_trip_remake_their_lock_from_the_env_id(tmp_path):
+    """`data make lock-h3 --size 30`: 10 whole episodes in the lock of hybridrl/CombinationLock-H3-v0 (lock_seed
+    0), as in comblock.offline_dataset; the saved Minari dataset's env id alone remakes that lock, and the
+    normalized score is the success rate (a failure returns 0.05 on average, a success 1)."""
+    import gymnasium as gym
+
+    from hybridrl.envs.comblock import draw_lock, offline_dataset
+    from hybridrl.envs.scores import normalized_score, reference_scores
+
+    ds = make_dataset("lock-h3", size=30, seed=5)
+    assert len(ds) == 30 and ds.num_episodes == 10 and ds.env_id == "hybridrl/CombinationLock-H3-v0"
+    want = offline_dataset(gym.make("hybridrl/CombinationLock-v0", horizon=3).unwrapped, 10, seed=5)
+    np.testing.assert_array_equal(ds.observations, want.observations)
+    assert ds.metadata["lock"] == draw_lock(3, 0).tolist()
+    loaded = load_dataset(save_minari(ds, "hybridrl/lock-h3-v0", root=tmp_path))
+    assert loaded.env_id == "hybridrl/CombinationLock-H3-v0" and loaded.metadata["lock"] == ds.metadata["lock"]
+    np.testing.assert_array_equal(gym.make(loaded.env_id).unwrapped.lock, draw_lock(3, 0))
+    ref = reference_scores(loaded.env_id, loaded.ref_min_score, loaded.ref_max_score)
+    assert ref == reference_scores("hybridrl/CombinationLock-H3-v0") == (0.05, 1.0)
+    np.testing.assert_allclose(normalized_score(np.array([1.0, 0.05]), ref), [100.0, 0.0])
 
 
 def test_random_is_deterministic_and_carries_d4rl_constants(tmp_path):
