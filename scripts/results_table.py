@@ -1,10 +1,12 @@
 """The first-results table (docs/results.md) from run folders made by scripts/first_results.sh.
 
-    python scripts/results_table.py runs/first-results
+    python scripts/results_table.py results/first-results
 
-For each dataset and algorithm: the final normalized score (last evaluation, mean over 10 episodes per seed),
-mean +- std over seeds (population std), and CORL's final score on the D4RL v2 dataset of the same name
-(shared/reference/README.md). Our datasets are regenerated on Gymnasium v5, not D4RL's.
+For each dataset: the data's own normalized mean episode return (docs/datasets.md), and for each algorithm the
+final normalized score (last evaluation, mean over 10 episodes per seed), mean +- std over seeds (population
+std), then each seed's best evaluation averaged over seeds (chosen with online returns, so optimistic; CORL
+too reports final and best apart), with CORL's final score on the D4RL v2 dataset of the same name beside it (shared/reference/README.md).
+Our datasets are regenerated on Gymnasium v5, not D4RL's, and their behaviour policies are weaker.
 """
 
 from __future__ import annotations
@@ -28,10 +30,18 @@ CORL = {
     "walker2d-medium-expert": {"td3_bc": 110.03, "iql": 111.72},
 }
 ALGOS = ("bc", "td3_bc", "iql")
+# Normalized mean episode return of our regenerated datasets, seed 0, 1M per policy (docs/datasets.md, from
+# `python scripts/dataset_table.py runs/datasets/hybridrl/*-v0`).
+DATA = {
+    "halfcheetah-medium": 14.63, "halfcheetah-medium-replay": 3.32, "halfcheetah-medium-expert": 29.59,
+    "hopper-medium": 28.53, "hopper-medium-replay": 12.30, "hopper-medium-expert": 44.84,
+    "walker2d-medium": 16.59, "walker2d-medium-replay": 4.53, "walker2d-medium-expert": 31.49,
+}
 
 
-def final_scores(run: Path) -> tuple[np.ndarray, int] | None:
-    """(normalized score per seed at the last evaluation, that step), or None if the run has no evaluation."""
+def scores(run: Path) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(normalized score per seed at the last evaluation, each seed's best over all evaluations, the last step),
+    or None if the run has no evaluation."""
     path = run / "eval.jsonl"
     if not path.exists():
         return None
@@ -39,26 +49,30 @@ def final_scores(run: Path) -> tuple[np.ndarray, int] | None:
     if not records:
         return None
     last = max(r["step"] for r in records)
-    return np.array([r["normalized_score"] for r in records if r["step"] == last]), last
+    seeds = sorted({r["seed"] for r in records})
+    final = np.array([r["normalized_score"] for s in seeds for r in records if r["seed"] == s and r["step"] == last])
+    best = np.array([max(r["normalized_score"] for r in records if r["seed"] == s) for s in seeds])
+    return final, best, last
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
     args = parser.parse_args()
-    header = "| dataset (regenerated, hybridrl/*-v0) | " + " | ".join(
+    header = "| dataset (regenerated, hybridrl/*-v0) | data | " + " | ".join(
         f"{a} (ours) | {a} (CORL, D4RL v2)" for a in ALGOS) + " |"
     print(header)
-    print("|" + "---|" * (1 + 2 * len(ALGOS)))
+    print("|" + "---|" * (2 + 2 * len(ALGOS)))
     for data in CORL:
-        cells = []
+        cells = [f"{DATA[data]:.1f}"]
         for algo in ALGOS:
-            found = final_scores(args.root / data / algo)
+            found = scores(args.root / data / algo)
             if found is None:
                 cells.append("not run")
             else:
-                scores, step = found
-                cells.append(f"{scores.mean():.1f} ± {scores.std():.1f} ({len(scores)} seeds, {step // 1000}k steps)")
+                final, best, step = found
+                cells.append(f"{final.mean():.1f} ± {final.std():.1f} (best {best.mean():.1f}; {len(final)} seeds, "
+                             f"{step // 1000}k steps)")
             ref = CORL[data].get(algo)
             cells.append("–" if ref is None else f"{ref:.2f}")
         print(f"| {data} | " + " | ".join(cells) + " |")

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Offline, online-only and hybrid methods on the combination lock (docs/finetune.md), every method on the same
+# lock (lock_seed 0, the data's): BC, TD3+BC and IQL offline (3 seeds, 10k updates); HNPG and online-only TRPO
+# (seeds 0-2, one run each); IQL pre-trained 10k updates then fine-tuned online (3 seeds).
+#   scripts/lock_results.sh [HORIZONS]       e.g. scripts/lock_results.sh "4"   (default "4 10")
+#   CPU=1 scripts/lock_results.sh ...        pin to core 1 with a single-threaded XLA
+# Online budget: 40k environment steps at H=4, 150k at H=10. Finished runs are copied (config, evaluations,
+# summary) to results/lock/hH/RUN, which git tracks; a run found there is skipped.
+#   python scripts/lock_table.py results/lock
+set -euo pipefail
+HORIZONS=${1:-"4 10"}
+ROOT=runs/datasets
+PIN=()
+if [ -n "${CPU:-}" ]; then
+  export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+  PIN=(taskset -c "$CPU")
+fi
+run() {  # run NAME HYBRIDRL_ARGS...: train into runs/lock/hH/NAME unless results/lock/hH/NAME exists
+  local name=$1; shift
+  local kept=results/lock/h$H/$name out=runs/lock/h$H/$name
+  [ -f "$kept/summary.json" ] && return
+  rm -rf "$out"
+  "${PIN[@]}" nice -n 19 hybridrl "$@" --out "$out" --no-progress
+  mkdir -p "$kept"
+  cp "$out/config.json" "$out/eval.jsonl" "$out/summary.json" "$kept/"
+}
+for H in $HORIZONS; do
+  data=$ROOT/hybridrl/lock-h$H-v0
+  [ -d "$data" ] || "${PIN[@]}" nice -n 19 hybridrl data make "lock-h$H" --root "$ROOT"
+  online=$([ "$H" -le 4 ] && echo 40000 || echo 150000)
+  for algo in bc td3_bc iql; do
+    run "$algo" train "$algo" --dataset "$data" --steps 10000 --seeds 3 --eval-every 5000 --eval-episodes 100
+  done
+  for seed in 0 1 2; do
+    run "hnpg-s$seed" finetune hnpg --horizon "$H" --dataset "$data" --online-steps "$online" --seed "$seed" \
+      --eval-every 10000 --eval-episodes 100
+    run "trpo-s$seed" finetune hnpg --horizon "$H" --dataset "$data" --online-steps "$online" --seed "$seed" \
+      --eval-every 10000 --eval-episodes 100 --set hybrid=false
+  done
+  run iql-finetune finetune iql --dataset "$data" --offline-steps 10000 --online-steps "$online" --seeds 3 \
+    --eval-every 10000 --eval-episodes 100
+done
