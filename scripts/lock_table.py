@@ -1,0 +1,71 @@
+"""The combination-lock comparison (docs/finetune.md) from the folders scripts/lock_results.sh keeps.
+
+    python scripts/lock_table.py results/lock
+
+Success rate: the fraction of evaluation episodes that return 1 (the whole right sequence), per seed at the last
+evaluation, then mean +- std over seeds (population std). For the fine-tuned IQL, the score after pre-training,
+the lowest evaluation during the online phase (the dip), and the last one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+OFFLINE = {"bc": "BC", "td3_bc": "TD3+BC", "iql": "IQL"}
+
+
+def records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
+
+
+def success(record: dict) -> float:
+    return record["success_rate"] if "success_rate" in record else float(np.mean(np.asarray(record["returns"]) >= 1.0))
+
+
+def mean_std(values) -> str:
+    values = np.asarray(values)
+    return f"{values.mean():.2f} ± {values.std():.2f}"
+
+
+def last_per_seed(evals: list[dict]) -> list[float]:
+    last = max(r["step"] for r in evals)
+    return [success(r) for r in evals if r["step"] == last]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    args = parser.parse_args()
+    print("| H | method | data | online steps | seeds | success (last evaluation) |")
+    print("|---|---|---|---|---|---|")
+    for hdir in sorted(args.root.glob("h*"), key=lambda p: int(p.name[1:])):
+        H = hdir.name[1:]
+        for algo, name in OFFLINE.items():
+            if (hdir / algo / "eval.jsonl").exists():
+                scores = last_per_seed(records(hdir / algo))
+                print(f"| {H} | {name}, offline only (10k updates) | offline | 0 | {len(scores)} | {mean_std(scores)} |")
+        for prefix, name, data in (("hnpg", "HNPG", "offline + online"), ("trpo", "TRPO, online only", "online")):
+            runs = sorted(hdir.glob(f"{prefix}-s*"))
+            if runs:
+                finals = [records(r)[-1] for r in runs]
+                steps = {f["env_steps"] for f in finals}
+                print(f"| {H} | {name} | {data} | {', '.join(f'{s:,}' for s in sorted(steps))} | {len(runs)} | "
+                      f"{mean_std([success(f) for f in finals])} |")
+        run = hdir / "iql-finetune"
+        if (run / "eval.jsonl").exists():
+            evals = records(run)
+            offline = [r for r in evals if r["phase"] == "offline"]
+            online = [r for r in evals if r["phase"] == "online"]
+            pre = last_per_seed(offline)
+            dip = min(np.mean([success(r) for r in online if r["step"] == s]) for s in {r["step"] for r in online})
+            print(f"| {H} | IQL, 10k updates offline then online | offline + online | "
+                  f"{max(r['env_steps'] for r in online):,} | {len(pre)} | {mean_std(pre)} after pre-training; "
+                  f"lowest online {dip:.2f}; {mean_std(last_per_seed(online))} at the end |")
+
+
+if __name__ == "__main__":
+    main()

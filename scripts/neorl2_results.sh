@@ -1,0 +1,49 @@
+#!/bin/bash
+# Offline results on NeoRL-2 (docs/neorl2.md): BC, TD3+BC and IQL, 3 seeds each (one vmapped program), on the
+# official data at hand, then FQE checkpoint selection on the same data (no online returns).
+#   scripts/neorl2_results.sh [ALGOS] [TASKS]      e.g. scripts/neorl2_results.sh "bc" "DMSD Simglucose"
+#   CPU=1 scripts/neorl2_results.sh ...           pin to core 1 with a single-threaded XLA
+#   STEPS=2000 FQE_STEPS=500 KEEP=/tmp/trial scripts/neorl2_results.sh bc DMSD     a quick trial
+# The data: $HYBRIDRL_NEORL2_DATA (default ../shared/data/neorl2), TASK-train.npz where we have it, else
+# TASK-val.npz (RandomFrictionHopper, RocketRecovery, Fusion: only the val split is at hand, so it is the
+# training data here, with NeoRL-2's default truncation). Pipeline has no file and is skipped. Fusion needs
+# $HYBRIDRL_NEORL2_FUSION_DIR (default: the data folder's fusion/). Every 20k steps an evaluation (10 episodes
+# per seed) and a kept checkpoint; FQE then ranks each seed's checkpoints. A finished run's config,
+# evaluations, summary and selection are copied to $KEEP/TASK/ALGO (default results/neorl2, tracked by git); a run found
+# there is skipped. Then:   python scripts/neorl2_table.py results/neorl2
+set -euo pipefail
+ALGOS=${1:-"bc td3_bc iql"}
+TASKS=${2:-"DMSD Simglucose SafetyHalfCheetah RandomFrictionHopper RocketRecovery Fusion Pipeline"}
+STEPS=${STEPS:-100000}
+FQE_STEPS=${FQE_STEPS:-20000}
+KEEP=${KEEP:-results/neorl2}
+DATA=${HYBRIDRL_NEORL2_DATA:-../shared/data/neorl2}
+export HYBRIDRL_NEORL2_FUSION_DIR=${HYBRIDRL_NEORL2_FUSION_DIR:-$DATA/fusion}
+PIN=()
+if [ -n "${CPU:-}" ]; then
+  export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+  PIN=(taskset -c "$CPU")
+fi
+every=$((STEPS / 5))
+for task in $TASKS; do
+  file=$DATA/$task-train.npz
+  [ -f "$file" ] || file=$DATA/$task-val.npz
+  if [ ! -f "$file" ]; then
+    echo "skipping $task: no $task-train.npz or $task-val.npz in $DATA" >&2
+    continue
+  fi
+  for algo in $ALGOS; do
+    kept=$KEEP/$task/$algo
+    out=runs/neorl2/$task/$algo-$STEPS
+    [ -f "$kept/selection.json" ] && continue
+    if [ -f "$out/config.json" ]; then
+      "${PIN[@]}" nice -n 19 hybridrl train --resume "$out" --no-progress
+    else
+      "${PIN[@]}" nice -n 19 hybridrl train "$algo" --dataset "$file" --steps "$STEPS" --seeds 3 --eval-every "$every" \
+        --eval-episodes 10 --keep-checkpoints 6 --out "$out" --no-progress
+    fi
+    "${PIN[@]}" nice -n 19 hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
+    mkdir -p "$kept"
+    cp "$out/config.json" "$out/eval.jsonl" "$out/summary.json" "$out/selection.json" "$kept/"
+  done
+done

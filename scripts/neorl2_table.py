@@ -1,0 +1,81 @@
+"""The NeoRL-2 results table (docs/neorl2.md) from the folders scripts/neorl2_results.sh keeps.
+
+    python scripts/neorl2_table.py results/neorl2 [--data DIR]
+
+For each task: NeoRL-2's data score of the training file (neorl2.md 0.4; DIR defaults to
+$HYBRIDRL_NEORL2_DATA or ../shared/data/neorl2). For each algorithm:
+
+- last: the normalized score of the last evaluation, mean +- std over seeds (population std);
+- FQE: for each seed, the checkpoint FQE ranks first among that seed's checkpoints (selection.json), scored by
+  its evaluation; mean +- std over seeds. No online return takes part in the choice.
+
+A mark after a score says whether it beats the data score by more than 3 points (NeoRL-2's test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+ALGOS = ("bc", "td3_bc", "iql")
+TASKS = ("Pipeline", "Simglucose", "RocketRecovery", "RandomFrictionHopper", "DMSD", "Fusion", "SafetyHalfCheetah")
+
+
+def run_scores(run: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(last-evaluation score per seed, FQE-selected score per seed), or None if the run is not there."""
+    if not (run / "selection.json").exists():
+        return None
+    evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
+    by = {(r["step"], r["seed"]): r["normalized_score"] for r in evals}
+    seeds = sorted({r["seed"] for r in evals})
+    last = max(r["step"] for r in evals)
+    candidates = json.loads((run / "selection.json").read_text())["candidates"]
+    fqe = []
+    for seed in seeds:
+        mine = [c for c in candidates if c["seed"] == seed]
+        pick = max(mine, key=lambda c: c["fqe"])
+        fqe.append(by[(pick["step"], seed)])
+    return np.array([by[(last, s)] for s in seeds]), np.array(fqe)
+
+
+def data_file(data: Path, task: str) -> Path | None:
+    for split in ("train", "val"):
+        if (data / f"{task}-{split}.npz").exists():
+            return data / f"{task}-{split}.npz"
+    return None
+
+
+def cell(scores: np.ndarray, data_score: float) -> str:
+    beats = "beats" if scores.mean() > data_score + 3 else "does not beat"
+    return f"{scores.mean():.1f} ± {scores.std():.1f} ({beats})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--data", type=Path,
+                        default=Path(os.environ.get("HYBRIDRL_NEORL2_DATA", "../shared/data/neorl2")))
+    args = parser.parse_args()
+    from hybridrl.envs.neorl2.data import data_score, load_neorl2
+
+    print("| task | training file | data score | " + " | ".join(f"{a} last | {a} FQE" for a in ALGOS) + " |")
+    print("|" + "---|" * (3 + 2 * len(ALGOS)))
+    for task in TASKS:
+        path = data_file(args.data, task)
+        if path is None:
+            print(f"| {task} | none at hand | – | " + " | ".join("not run" for _ in range(2 * len(ALGOS))) + " |")
+            continue
+        score = data_score(load_neorl2(path))
+        cells = []
+        for algo in ALGOS:
+            found = run_scores(args.root / task / algo)
+            cells += ["not run", "not run"] if found is None else [cell(found[0], score), cell(found[1], score)]
+        print(f"| {task} | {path.name} | {score:.1f} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
