@@ -215,7 +215,7 @@ def finetune(
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest checkpoint"),
     overrides: list[str] = typer.Option([], "--set", help="agent setting, e.g. --set utd=10 (repeatable)"),
     columns: Optional[str] = typer.Option(None, "--columns", help="for CSV/Parquet: JSON mapping of field to column"),
-    horizon: int = typer.Option(5, "--horizon", help="hnpg: the combination lock's horizon H"),
+    horizon: Optional[int] = typer.Option(None, "--horizon", help="hnpg: the combination lock's horizon H (default: the dataset's, else 5)"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
     loggers: list[str] = typer.Option([], "--logger", help="also log to wandb or mlflow (repeatable)"),
 ) -> None:
@@ -236,10 +236,12 @@ def finetune(
         _fail(str(exc))
     ds = None
     if algo == "hnpg" or (resume is not None and run_mode(resume) == "onpolicy"):
-        config, out = _hnpg_config(resume, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every,
-                                   keep_checkpoints, out, overrides, loggers)
         if dataset is not None:
             ds = _load_data(dataset, None)
+        if horizon is None:
+            horizon = int(ds.metadata.get("horizon", 5)) if ds is not None else 5
+        config, out = _hnpg_config(resume, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every,
+                                   keep_checkpoints, out, overrides, loggers)
     elif resume is not None:
         if run_mode(resume) != "online":
             _fail(f"{resume} is not a fine-tuning or online run folder; resume offline runs with hybridrl train --resume")

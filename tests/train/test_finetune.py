@@ -219,3 +219,16 @@ def test_cli_finetune_hnpg_on_the_combination_lock(tmp_path):
     wrong = CliRunner().invoke(app, ["train", "--resume", str(out), "--no-progress"])
     assert wrong.exit_code == 2
     assert f"error: {out} is an hnpg run; resume it with hybridrl finetune --resume {out}" in " ".join(wrong.output.split())
+
+    # From `data make lock-h2` data: the horizon and the lock come from the dataset.
+    from hybridrl.data import save_minari
+    from hybridrl.data.make import make_dataset
+    from hybridrl.envs.comblock import draw_lock
+
+    data = save_minari(make_dataset("lock-h2", size=2000), "hybridrl/lock-h2-v0", root=tmp_path / "data")
+    out = tmp_path / "from-data"
+    result = CliRunner().invoke(app, ["finetune", "hnpg", "--dataset", str(data), "--online-steps", "1000",
+                                      "--eval-every", "1000", "--eval-episodes", "5", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    run = json.loads((out / "config.json").read_text())
+    assert run["run"]["horizon"] == 2 and run["env"]["lock"] == draw_lock(2, 0).tolist()
