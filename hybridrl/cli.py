@@ -135,10 +135,11 @@ def train(
     except RunError as exc:
         _fail(str(exc))
     if resume is not None:
-        if run_mode(resume) == "onpolicy":
+        mode = run_mode(resume)
+        if mode == "onpolicy":
             _fail(f"{resume} is an hnpg run; resume it with hybridrl finetune --resume {resume}")
         try:
-            config = load_online_config(resume) if run_mode(resume) == "online" else load_run_config(resume)
+            config = load_online_config(resume) if mode == "online" else load_run_config(resume)
         except RunError as exc:
             _fail(str(exc))
         if algo is not None and algo != config.algo:

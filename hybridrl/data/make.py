@@ -116,11 +116,11 @@ def load_behaviour_policy(env: str, level: str, directory: Path = POLICY_DIR) ->
 def _lock_data(recipe: Recipe, size: int | None, seed: int) -> Dataset:
     """The lock's offline data in the lock of ``recipe.env_id``: 50,000 episodes by default (HNPG's
     collect_offline.py), or the fewest whole H-step episodes holding ``size`` transitions."""
-    from hybridrl.envs.comblock import offline_dataset
+    from hybridrl.envs.comblock import OFFLINE_EPISODES, offline_dataset
     from hybridrl.envs.scores import COMBLOCK_REF_SCORES
 
     horizon = int(recipe.kind[1:])
-    episodes = 50_000 if size is None else -(-size // horizon)
+    episodes = OFFLINE_EPISODES if size is None else -(-size // horizon)
     ds = offline_dataset(gym.make(recipe.env_id).unwrapped, episodes, seed=seed, env_id=recipe.env_id)
     low, high = COMBLOCK_REF_SCORES
     return dataclasses.replace(ds, name=recipe.name, ref_min_score=low, ref_max_score=high, metadata={

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from hybridrl.data.dataset import Dataset
 
 ENV_ID = "hybridrl/CombinationLock-v0"
+OFFLINE_EPISODES = 50_000  # [C] collect_offline.py: the offline data's size
 MAX_REGISTERED_HORIZON = 50  # hybridrl/CombinationLock-H{1..50}-v0 are registered, each with the lock of lock_seed 0
 
 
@@ -145,7 +146,7 @@ class CombinationLockEnv(gym.Env):
         return obs, float(r), terminated, False, {"state": self.z, "h": self.h, "latent_action": k}
 
 
-def offline_dataset(env: CombinationLockEnv, episodes: int = 50_000, seed: int = 0,
+def offline_dataset(env: CombinationLockEnv, episodes: int = OFFLINE_EPISODES, seed: int = 0,
                     epsilon: float | None = None, env_id: str = ENV_ID) -> Dataset:
     """``episodes`` episodes of the behaviour policy of section 4 [C ``collect_offline.py``] in ``env``'s lock.
 

@@ -60,10 +60,10 @@ def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
     from hybridrl.train import checkpoint
     from hybridrl.train.core import init_states
     from hybridrl.train.offline import RunError, load_run_config, resolve_agent_config
-    from hybridrl.train.run_dir import is_online_run, read_json
+    from hybridrl.train.run_dir import read_json, run_mode
 
     run_dir = Path(run_dir)
-    if is_online_run(run_dir):
+    if run_mode(run_dir) == "online":
         from hybridrl.train.online import load_online_config, resolve_online_agent_config
 
         config = load_online_config(run_dir)

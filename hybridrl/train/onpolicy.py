@@ -28,6 +28,7 @@ from hybridrl.agents import Spec, hnpg
 from hybridrl.agents.base import config_from_dict
 from hybridrl.data.dataset import Dataset
 from hybridrl.data.sampler import Preprocessing
+from hybridrl.envs.comblock import OFFLINE_EPISODES
 from hybridrl.train import checkpoint
 from hybridrl.train.loggers import RunLog, progress_bar, require
 from hybridrl.train.offline import RunResult, _Stopwatch, finish_run
@@ -48,7 +49,7 @@ class HNPGRunConfig:
     log_every: int = 1  # iterations
     checkpoint_every: int = 50  # iterations
     keep_checkpoints: int = 3
-    offline_episodes: int = 50_000  # [C] collect_offline.py; only used when no dataset is passed (hybrid only)
+    offline_episodes: int = OFFLINE_EPISODES  # only used when no dataset is passed (hybrid only)
     seed: int = 0
     agent: dict[str, Any] = dataclasses.field(default_factory=dict)  # overrides of hnpg.Config (horizon is set here)
     loggers: list[str] = dataclasses.field(default_factory=list)

@@ -153,11 +153,6 @@ def run_mode(run_dir: Path) -> str | None:
     return read_json(path).get("mode") if path.exists() else None
 
 
-def is_online_run(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds an online or fine-tuning run."""
-    return run_mode(run_dir) == "online"
-
-
 def write_summary(out: Path, step: int, seeds: list[int], last_eval: dict | None, timings: dict[str, float],
                   extra: dict[str, Any] | None = None) -> None:
     """summary.json: the step reached, final returns and normalized scores per seed, wall time split, peak memory,
