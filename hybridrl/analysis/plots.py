@@ -41,15 +41,20 @@ def curves(
     title: str,
     ylabel: str,
     palette: Mapping[str, str],
+    xlabel: str = "training step",
+    levels: Mapping[str, float] | None = None,
 ) -> Figure:
-    """Learning curves: {algo: (steps, mean, low, high)}, a line per algorithm with its band."""
+    """Learning curves: {algo: (steps, mean, low, high)}, a line per algorithm with its band; ``levels``
+    {name: value} adds a dashed horizontal line each (a score reached without training steps on this axis)."""
     with matplotlib.rc_context(_RC):
         fig = _figure(6.0, 3.6)
         ax = fig.add_subplot()
         for algo, (steps, mid, low, high) in curves_by_algo.items():
             ax.plot(steps, mid, color=palette[algo], label=algo, marker="o", markersize=3)
             ax.fill_between(steps, low, high, color=palette[algo], alpha=0.2, linewidth=0)
-        ax.set_xlabel("training step")
+        for name, value in (levels or {}).items():
+            ax.axhline(value, color=palette[name], linestyle="--", linewidth=1, label=name)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)
