@@ -15,11 +15,7 @@ DATASETS=${2:-"hopper-medium hopper-medium-replay hopper-medium-expert halfcheet
 halfcheetah-medium-expert walker2d-medium walker2d-medium-replay walker2d-medium-expert"}
 STEPS=${STEPS:-100000}
 ROOT=runs/datasets
-PIN=()
-if [ -n "${CPU:-}" ]; then
-  export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-  PIN=(taskset -c "$CPU")
-fi
+source "$(dirname "$0")/lib.sh"
 finished() {  # finished RUN_DIR: its summary has reached STEPS
   [ -f "$1/summary.json" ] && python -c "import json,sys; sys.exit(json.load(open('$1/summary.json'))['step'] < $STEPS)"
 }
@@ -29,14 +25,13 @@ for data in $DATASETS; do
     kept=results/first-results/$data/$algo
     out=runs/first-results/$data/$algo
     finished "$kept" && continue
-    [ -d "$path" ] || "${PIN[@]}" nice -n 19 hybridrl data make "$data" --root "$ROOT"
+    [ -d "$path" ] || "${RUN[@]}" hybridrl data make "$data" --root "$ROOT"
     if [ -f "$out/config.json" ]; then
-      finished "$out" || "${PIN[@]}" nice -n 19 hybridrl train --resume "$out" --no-progress
+      finished "$out" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
     else
-      "${PIN[@]}" nice -n 19 hybridrl train "$algo" --dataset "$path" --steps "$STEPS" --seeds 3 --eval-every 10000 \
+      "${RUN[@]}" hybridrl train "$algo" --dataset "$path" --steps "$STEPS" --seeds 3 --eval-every 10000 \
         --eval-episodes 10 --out "$out" --no-progress
     fi
-    mkdir -p "$kept"
-    cp "$out/config.json" "$out/eval.jsonl" "$out/summary.json" "$kept/"
+    keep "$out" "$kept"
   done
 done

@@ -10,23 +10,18 @@
 set -euo pipefail
 HORIZONS=${1:-"4 10"}
 ROOT=runs/datasets
-PIN=()
-if [ -n "${CPU:-}" ]; then
-  export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-  PIN=(taskset -c "$CPU")
-fi
+source "$(dirname "$0")/lib.sh"
 run() {  # run NAME HYBRIDRL_ARGS...: train into runs/lock/hH/NAME unless results/lock/hH/NAME exists
   local name=$1; shift
   local kept=results/lock/h$H/$name out=runs/lock/h$H/$name
   [ -f "$kept/summary.json" ] && return
   rm -rf "$out"
-  "${PIN[@]}" nice -n 19 hybridrl "$@" --out "$out" --no-progress
-  mkdir -p "$kept"
-  cp "$out/config.json" "$out/eval.jsonl" "$out/summary.json" "$kept/"
+  "${RUN[@]}" hybridrl "$@" --out "$out" --no-progress
+  keep "$out" "$kept"
 }
 for H in $HORIZONS; do
   data=$ROOT/hybridrl/lock-h$H-v0
-  [ -d "$data" ] || "${PIN[@]}" nice -n 19 hybridrl data make "lock-h$H" --root "$ROOT"
+  [ -d "$data" ] || "${RUN[@]}" hybridrl data make "lock-h$H" --root "$ROOT"
   online=$([ "$H" -le 4 ] && echo 40000 || echo 150000)
   for algo in bc td3_bc iql; do
     run "$algo" train "$algo" --dataset "$data" --steps 10000 --seeds 3 --eval-every 5000 --eval-episodes 100

@@ -19,11 +19,7 @@ FQE_STEPS=${FQE_STEPS:-20000}
 KEEP=${KEEP:-results/neorl2}
 DATA=${HYBRIDRL_NEORL2_DATA:-../shared/data/neorl2}
 export HYBRIDRL_NEORL2_FUSION_DIR=${HYBRIDRL_NEORL2_FUSION_DIR:-$DATA/fusion}
-PIN=()
-if [ -n "${CPU:-}" ]; then
-  export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-  PIN=(taskset -c "$CPU")
-fi
+source "$(dirname "$0")/lib.sh"
 every=$((STEPS / 5))
 for task in $TASKS; do
   file=$DATA/$task-train.npz
@@ -37,13 +33,12 @@ for task in $TASKS; do
     out=runs/neorl2/$task/$algo-$STEPS
     [ -f "$kept/selection.json" ] && continue
     if [ -f "$out/config.json" ]; then
-      "${PIN[@]}" nice -n 19 hybridrl train --resume "$out" --no-progress
+      "${RUN[@]}" hybridrl train --resume "$out" --no-progress
     else
-      "${PIN[@]}" nice -n 19 hybridrl train "$algo" --dataset "$file" --steps "$STEPS" --seeds 3 --eval-every "$every" \
+      "${RUN[@]}" hybridrl train "$algo" --dataset "$file" --steps "$STEPS" --seeds 3 --eval-every "$every" \
         --eval-episodes 10 --keep-checkpoints 6 --out "$out" --no-progress
     fi
-    "${PIN[@]}" nice -n 19 hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
-    mkdir -p "$kept"
-    cp "$out/config.json" "$out/eval.jsonl" "$out/summary.json" "$out/selection.json" "$kept/"
+    "${RUN[@]}" hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
+    keep "$out" "$kept" selection.json
   done
 done

@@ -10,13 +10,9 @@ set -euo pipefail
 ENV_ID=${1:?usage: scripts/train_behaviour.sh ENV_ID [ENV_STEPS]}
 STEPS=${2:-300000}
 OUT=runs/behaviour/$(echo "$ENV_ID" | tr '[:upper:]' '[:lower:]')-sac-s0
-PIN=()
-if [ -n "${CPU:-}" ]; then
-  export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-  PIN=(taskset -c "$CPU")
-fi
+source "$(dirname "$0")/lib.sh"
 if [ -f "$OUT/config.json" ]; then
-  exec "${PIN[@]}" nice -n 19 hybridrl train --resume "$OUT" --no-progress
+  exec "${RUN[@]}" hybridrl train --resume "$OUT" --no-progress
 fi
-exec "${PIN[@]}" nice -n 19 hybridrl train sac --env "$ENV_ID" --online-steps "$STEPS" --seeds 1 --seed 0 --start-steps 5000 \
+exec "${RUN[@]}" hybridrl train sac --env "$ENV_ID" --online-steps "$STEPS" --seeds 1 --seed 0 --start-steps 5000 \
   --eval-every 10000 --eval-episodes 10 --log-every 5000 --keep-checkpoints 100 --out "$OUT" --no-progress

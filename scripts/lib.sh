@@ -1,0 +1,17 @@
+# Sourced by the results scripts. "${RUN[@]}" CMD runs CMD niced; with CPU=N set, also pinned to core N with a
+# single-threaded XLA (two runs side by side, CPU=0 and CPU=1, gave the best throughput on the 2-core machine).
+RUN=(nice -n 19)
+if [ -n "${CPU:-}" ]; then
+  export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+  RUN=(taskset -c "$CPU" nice -n 19)
+fi
+
+keep() {  # keep RUN_DIR KEPT_DIR [EXTRA_FILE...]: copy a finished run's config, evaluations and summary (and
+  # any extra files) to KEPT_DIR, which git tracks: runs/ does not outlive a session, results/ does.
+  local out=$1 kept=$2 file
+  shift 2
+  mkdir -p "$kept"
+  for file in config.json eval.jsonl summary.json "$@"; do
+    cp "$out/$file" "$kept/"
+  done
+}
