@@ -152,11 +152,12 @@ def test_calql_reads_mc_returns_and_cql_does_not():
 
 
 # (changes to the defaults, updates, threshold on the normalized score of 5 evaluation episodes). Small networks
-# and batches of 64 keep each case under a minute on two cores; an untrained policy scores below 5 here
-# (tests/agents/test_learning.py). Plain CQL scores about 8 after 2,000 of its 4,000 updates. Cal-QL gets
-# gamma = 0.9: at 0.99 the data's returns-to-go are near 100, and the calibration max(Q, G) keeps the penalty
-# from acting until Q has climbed that far (still below 5 after 8,000 updates); at 0.9 G is at most 10.
-LEARNING = [({"use_calql": False}, 4_000, 90.0), ({"use_calql": True, "discount": 0.9}, 6_000, 90.0)]
+# and batches of 64 keep the case under a minute on two cores; an untrained policy scores below 5 here
+# (tests/agents/test_learning.py). Plain CQL scores about 8 after 2,000 of its 4,000 updates. Cal-QL's offline
+# learning (gamma 0.9, 6,000 updates, 90) is asserted by its fine-tuning test in tests/train/test_finetune.py:
+# at gamma 0.99 the data's returns-to-go are near 100, and the calibration max(Q, G) keeps the penalty from
+# acting until Q has climbed that far (still below 5 after 8,000 updates); at 0.9 G is at most 10.
+LEARNING = [({"use_calql": False}, 4_000, 90.0)]
 
 
 @pytest.mark.parametrize("changes, steps, threshold", LEARNING)
