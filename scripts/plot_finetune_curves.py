@@ -21,10 +21,9 @@ import numpy as np
 
 from hybridrl.analysis import plots
 
-LABELS = {"bc": "BC (offline only)", "td3_bc": "TD3+BC (offline only)", "iql": "IQL (offline only)",
-          "hnpg": "HNPG (offline + online)", "trpo": "TRPO (online only)", "iql-finetune": "IQL fine-tuning",
-          "calql": "Cal-QL", "rlpd": "RLPD", "wsrl": "WSRL", "sac": "SAC (online only)"}
-OFFLINE_ONLY = {"bc", "td3_bc", "iql"}
+OFFLINE_ONLY = {"bc": "BC (offline only)", "td3_bc": "TD3+BC (offline only)", "iql": "IQL (offline only)"}
+LABELS = {"hnpg": "HNPG (offline + online)", "trpo": "TRPO (online only)", "iql-finetune": "IQL fine-tuning",
+          "iql": "IQL fine-tuning", "calql": "Cal-QL", "rlpd": "RLPD", "wsrl": "WSRL", "sac": "SAC (online only)"}
 YLABELS = {"success": "success rate", "normalized": "normalized score"}
 
 
@@ -63,15 +62,15 @@ def main() -> None:
         raise SystemExit(f"{args.root}: no run folders with an eval.jsonl")
     curves, levels = {}, {}
     for name, pts in groups.items():
-        if {x for _, x, _ in pts} == {0} and name in OFFLINE_ONLY:
-            levels[LABELS.get(name, name)] = float(np.mean([y for _, _, y in pts]))
+        if {x for _, x, _ in pts} == {0}:  # no environment step: an offline-only run
+            levels[OFFLINE_ONLY.get(name, name)] = float(np.mean([y for _, _, y in pts]))
             continue
         steps = sorted({x for _, x, _ in pts})
         by_step = [np.array([y for _, x, y in pts if x == s]) for s in steps]
         curves[LABELS.get(name, name)] = (np.array(steps), np.array([v.mean() for v in by_step]),
                                           np.array([v.min() for v in by_step]), np.array([v.max() for v in by_step]))
-    seeds = {LABELS.get(n, n): len({s for s, _, _ in pts}) for n, pts in groups.items()}
-    fig = plots.curves(curves, args.title or f"{args.root.name} (seeds: {', '.join(map(str, sorted(set(seeds.values()))))})",
+    seeds = sorted({len({s for s, _, _ in pts}) for pts in groups.values()})
+    fig = plots.curves(curves, args.title or f"{args.root.name} (seeds: {', '.join(map(str, seeds))})",
                        YLABELS[args.metric], plots.colors(list(curves) + list(levels)), xlabel="environment steps",
                        levels=levels)
     png, svg, _ = plots.save(fig, args.out, args.stem)

@@ -1,0 +1,40 @@
+#!/bin/bash
+# Offline-to-online fine-tuning on the regenerated locomotion medium datasets (docs/finetune.md): each method with
+# its defaults (agents/*.py FINETUNE), 3 seeds in one vmapped program, OFFLINE pre-training updates (RLPD: none)
+# then ONLINE environment steps, an evaluation every 10k updates offline and every 10k environment steps online.
+#   scripts/finetune_results.sh [ALGOS] [DATASETS]     e.g. scripts/finetune_results.sh iql hopper-medium
+#   CPU=1 scripts/finetune_results.sh ...              pin to core 1 with a single-threaded XLA
+#   OFFLINE=200 ONLINE=200 KEEP=/tmp/trial scripts/finetune_results.sh iql hopper-medium     a quick trial
+# Defaults: OFFLINE=100000 (the papers: 1M for IQL and Cal-QL, 250k for WSRL), ONLINE=100000. Datasets are made
+# if missing (runs/datasets). A finished run's config, evaluations and summary are copied to $KEEP/DATASET/ALGO
+# (default results/finetune, tracked by git); a run found there is skipped, an unfinished one is resumed. Then:
+#   python scripts/finetune_table.py results/finetune
+#   python scripts/plot_finetune_curves.py results/finetune/hopper-medium docs/figures finetune_hopper_medium
+set -euo pipefail
+ALGOS=${1:-"iql calql"}
+DATASETS=${2:-"hopper-medium walker2d-medium halfcheetah-medium"}
+OFFLINE=${OFFLINE:-100000}
+ONLINE=${ONLINE:-100000}
+KEEP=${KEEP:-results/finetune}
+ROOT=runs/datasets
+source "$(dirname "$0")/lib.sh"
+every=$((ONLINE < 10000 ? ONLINE : 10000))
+for data in $DATASETS; do
+  path=$ROOT/hybridrl/$data-v0
+  for algo in $ALGOS; do
+    kept=$KEEP/$data/$algo
+    out=runs/finetune/$data/$algo-$OFFLINE-$ONLINE
+    [ -f "$kept/summary.json" ] && continue
+    [ -d "$path" ] || "${RUN[@]}" hybridrl data make "$data" --root "$ROOT"
+    if [ -f "$out/summary.json" ]; then
+      :  # finished; only the copy is missing
+    elif [ -f "$out/config.json" ]; then
+      "${RUN[@]}" hybridrl finetune --resume "$out" --no-progress
+    else
+      offline=$([ "$algo" = rlpd ] && echo 0 || echo "$OFFLINE")
+      "${RUN[@]}" hybridrl finetune "$algo" --dataset "$path" --offline-steps "$offline" --online-steps "$ONLINE" \
+        --seeds 3 --eval-every "$every" --eval-episodes 10 --out "$out" --no-progress
+    fi
+    keep "$out" "$kept"
+  done
+done

@@ -1,0 +1,62 @@
+"""The fine-tuning table (docs/finetune.md) from run folders made by scripts/finetune_results.sh.
+
+    python scripts/finetune_table.py results/finetune
+
+Per dataset and method, normalized scores (10 episodes per seed per evaluation), mean +- std over seeds
+(population std): after pre-training (the last offline evaluation), the lowest online evaluation (mean over
+seeds; the dip at the start of fine-tuning when it is below the pre-trained score) and the last evaluation.
+Our datasets are regenerated on Gymnasium v5 (docs/datasets.md), not D4RL's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from results_table import DATA  # the data's own normalized mean return
+
+
+def mean_std(values) -> str:
+    values = np.asarray(values)
+    return f"{values.mean():.1f} ± {values.std():.1f}"
+
+
+def row(run: Path) -> list[str]:
+    records = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
+    offline = [r for r in records if r["phase"] == "offline"]
+    online = [r for r in records if r["phase"] == "online"]
+    config = json.loads((run / "config.json").read_text())["run"]
+    pre = "–"
+    if offline:
+        last = max(r["step"] for r in offline)
+        pre = mean_std([r["normalized_score"] for r in offline if r["step"] == last])
+    lowest = final = "–"
+    if online:
+        by_step: dict[int, list[float]] = {}
+        for r in online:
+            by_step.setdefault(r["env_steps"], []).append(r["normalized_score"])
+        low_at = min(by_step, key=lambda s: np.mean(by_step[s]))
+        lowest = f"{np.mean(by_step[low_at]):.1f} at {low_at:,}"
+        final = mean_std(by_step[max(by_step)])
+    reached = max((r["env_steps"] for r in online), default=0)
+    return [f"{config['offline_steps']:,}", f"{reached:,} of {config['online_steps']:,}", pre, lowest, final]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    args = parser.parse_args()
+    print("| dataset (regenerated) | data | method | offline updates | online steps | after pre-training | "
+          "lowest online evaluation | last evaluation |")
+    print("|---|---|---|---|---|---|---|---|")
+    for data in sorted(p for p in args.root.iterdir() if p.is_dir()):
+        for run in sorted(p for p in data.iterdir() if (p / "eval.jsonl").exists()):
+            ref = DATA.get(data.name)
+            cells = [data.name, "–" if ref is None else f"{ref:.1f}", run.name] + row(run)
+            print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
