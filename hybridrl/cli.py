@@ -204,8 +204,8 @@ def finetune(
     mix: Optional[str] = typer.Option(None, "--mix", help="offline share of each batch: 0.5, annealed 0.5->0, union, or 0 (default: the algorithm's)"),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="online steps with the pre-trained policy before updates (WSRL: 5000)"),
     start_steps: Optional[int] = typer.Option(None, "--start-steps", help="online steps with uniform random actions before updates"),
-    seeds: int = typer.Option(1, "--seeds"),
-    seed: int = typer.Option(0, "--seed"),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="default 1 (with --init-from: its seeds)"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="default 0 (with --init-from: its first seed)"),
     eval_every: int = typer.Option(5_000, "--eval-every", help="in updates offline, in environment steps online"),
     eval_episodes: int = typer.Option(10, "--eval-episodes"),
     log_every: int = typer.Option(1_000, "--log-every"),
@@ -214,6 +214,7 @@ def finetune(
     buffer_size: Optional[int] = typer.Option(None, "--buffer-size", help="online replay capacity (default: --online-steps)"),
     out: Optional[Path] = typer.Option(None, "--out", help="run folder (default: runs/finetune-ALGO-DATASET-TIME)"),
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest checkpoint"),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="start from this offline run's networks (hybridrl train folder); ALGO and --dataset default to its own, --offline-steps to 0"),
     overrides: list[str] = typer.Option([], "--set", help="agent setting, e.g. --set utd=10 (repeatable)"),
     columns: Optional[str] = typer.Option(None, "--columns", help="for CSV/Parquet: JSON mapping of field to column"),
     horizon: Optional[int] = typer.Option(None, "--horizon", help="hnpg: the combination lock's horizon H (default: the dataset's, else 5)"),
@@ -241,7 +242,7 @@ def finetune(
             ds = _load_data(dataset, None)
         if horizon is None:
             horizon = int(ds.metadata.get("horizon", 5)) if ds is not None else 5
-        config, out = _hnpg_config(resume, env, online_steps, horizon, seed, eval_every, eval_episodes, log_every,
+        config, out = _hnpg_config(resume, env, online_steps, horizon, seed or 0, eval_every, eval_episodes, log_every,
                                    keep_checkpoints, out, overrides, loggers)
     elif resume is not None:
         if run_mode(resume) != "online":
@@ -257,6 +258,15 @@ def finetune(
         if config.dataset is not None:
             ds = _load_data(config.dataset, columns)
     else:
+        if init_from is not None:
+            if run_mode(init_from) is not None or not (init_from / "config.json").exists():
+                _fail(f"--init-from {init_from}: not an offline run folder; pass the folder of a `hybridrl train` run")
+            recorded = json.loads((init_from / "config.json").read_text())["run"]
+            algo, dataset = algo or recorded["algo"], dataset or recorded["dataset"]
+            offline_steps = 0 if offline_steps is None else offline_steps
+            seeds = recorded["seeds"] if seeds is None else seeds
+            seed = recorded["seed"] if seed is None else seed
+            overrides = [f"{k}={json.dumps(v)}" for k, v in recorded.get("agent", {}).items()] + list(overrides)
         if algo is None:
             _fail("missing ALGO: choose iql, rlpd, calql, wsrl, sac or hnpg (or pass --resume RUN_DIR)")
         if dataset is None:
@@ -273,13 +283,14 @@ def finetune(
         name = Path(dataset).stem if Path(dataset).exists() else dataset.replace("/", "_")
         out = out or Path("runs") / f"finetune-{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         pick = lambda value, key, fallback: value if value is not None else defaults.get(key, fallback)  # noqa: E731
-        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps, seeds=seeds, seed=seed,
+        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps, seeds=seeds or 1, seed=seed or 0,
                               start_steps=pick(start_steps, "start_steps", 0), buffer_size=buffer_size,
                               eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,
                               checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,
                               agent=_parse_overrides(overrides), loggers=loggers, dataset=str(dataset),
                               offline_steps=pick(offline_steps, "offline_steps", 0), mix=pick(mix, "mix", "0.5"),
-                              warmup_steps=pick(warmup_steps, "warmup_steps", 0))
+                              warmup_steps=pick(warmup_steps, "warmup_steps", 0),
+                              init_from=None if init_from is None else str(init_from))
     result = _run_training(config, ds, out, resume is not None, progress, command="finetune")
     if result.final_returns is not None:
         _print_scores(result)

@@ -5,7 +5,9 @@
 #   scripts/finetune_results.sh [ALGOS] [DATASETS]     e.g. scripts/finetune_results.sh iql hopper-medium
 #   CPU=1 scripts/finetune_results.sh ...              pin to core 1 with a single-threaded XLA
 #   OFFLINE=200 ONLINE=200 KEEP=/tmp/trial scripts/finetune_results.sh iql hopper-medium     a quick trial
-# Defaults: OFFLINE=100000 (the papers: 1M for IQL and Cal-QL, 250k for WSRL), ONLINE=100000. Datasets are made
+# Defaults: OFFLINE=100000 (the papers: 1M for IQL and Cal-QL, 250k for WSRL), ONLINE=100000. Where the offline run
+# of scripts/first_results.sh (runs/first-results/DATASET/ALGO, OFFLINE updates, 3 seeds) is at hand, the run
+# starts from its networks (--init-from) instead of pre-training again. Datasets are made
 # if missing (runs/datasets). A finished run's config, evaluations and summary are copied to $KEEP/DATASET/ALGO
 # (default results/finetune, tracked by git); a run found there is skipped, an unfinished one is resumed. Then:
 #   python scripts/finetune_table.py results/finetune
@@ -31,8 +33,13 @@ for data in $DATASETS; do
     elif [ -f "$out/config.json" ]; then
       "${RUN[@]}" hybridrl finetune --resume "$out" --no-progress
     else
-      offline=$([ "$algo" = rlpd ] && echo 0 || echo "$OFFLINE")
-      "${RUN[@]}" hybridrl finetune "$algo" --dataset "$path" --offline-steps "$offline" --online-steps "$ONLINE" \
+      pre=runs/first-results/$data/$algo
+      if [ -f "$pre/summary.json" ] && python -c "import json,sys; sys.exit(json.load(open('$pre/summary.json'))['step'] != $OFFLINE)"; then
+        start=(--init-from "$pre")
+      else
+        start=(--offline-steps "$([ "$algo" = rlpd ] && echo 0 || echo "$OFFLINE")")
+      fi
+      "${RUN[@]}" hybridrl finetune "$algo" --dataset "$path" "${start[@]}" --online-steps "$ONLINE" \
         --seeds 3 --eval-every "$every" --eval-episodes 10 --out "$out" --no-progress
     fi
     keep "$out" "$kept"

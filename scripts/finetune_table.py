@@ -27,7 +27,11 @@ def row(run: Path) -> list[str]:
     records = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
     offline = [r for r in records if r["phase"] == "offline"]
     online = [r for r in records if r["phase"] == "online"]
-    config = json.loads((run / "config.json").read_text())["run"]
+    recorded = json.loads((run / "config.json").read_text())
+    config = recorded["run"]
+    updates = f"{config['offline_steps']:,}"
+    if "init_from" in recorded:  # pre-trained in another run (scripts/first_results.sh), started from its networks
+        updates = f"{recorded['init_from']['step']:,} (--init-from)"
     pre = "–"
     if offline:
         last = max(r["step"] for r in offline)
@@ -41,7 +45,7 @@ def row(run: Path) -> list[str]:
         lowest = f"{np.mean(by_step[low_at]):.1f} at {low_at:,}"
         final = mean_std(by_step[max(by_step)])
     reached = max((r["env_steps"] for r in online), default=0)
-    return [f"{config['offline_steps']:,}", f"{reached:,} of {config['online_steps']:,}", pre, lowest, final]
+    return [updates, f"{reached:,} of {config['online_steps']:,}", pre, lowest, final]
 
 
 def main() -> None:

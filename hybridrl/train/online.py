@@ -81,6 +81,7 @@ class OnlineConfig:
     offline_steps: int = 0  # pre-training updates on the dataset alone
     warmup_steps: int = 0  # online steps acting with the policy before the first update (WSRL: 5,000)
     mix: str = "0"  # offline share of each batch: "R", "R0->R1" (linear over the online phase) or "union"
+    init_from: str | None = None  # an offline run folder of the same algorithm, data and seeds to start from
 
     def seed_list(self) -> list[int]:
         return [self.seed + i for i in range(self.seeds)]
@@ -106,8 +107,8 @@ class OnlineConfig:
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise RunError(f"--checkpoint-every must be at least 1, got {self.checkpoint_every}")
         parse_mix(self.mix)
-        if self.dataset is None and (self.offline_steps or parse_mix(self.mix).uses_offline):
-            raise RunError("--offline-steps and an offline share in --mix need a --dataset")
+        if self.dataset is None and (self.offline_steps or parse_mix(self.mix).uses_offline or self.init_from):
+            raise RunError("--offline-steps, --init-from and an offline share in --mix need a --dataset")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,7 +329,12 @@ class _Run:
             truncate_jsonl(out / "eval.jsonl", self.step)
             self.watch.add("io", time.perf_counter() - t0)
         else:
-            _start_run_dir(out, config, agent_config, self.prep, self.ref, dataset)
+            init = None
+            if config.init_from:
+                t0 = time.perf_counter()
+                self.states, init = _init_from(Path(config.init_from), self.states, config, self.prep, dataset)
+                self.watch.add("io", time.perf_counter() - t0)
+            _start_run_dir(out, config, agent_config, self.prep, self.ref, dataset, init)
         self.log = RunLog(out, config.loggers, resume)
         self.policy = Policy(agent, self.states, self.prep, self.seeds, config.env, self.ref)
         self.eval_envs = make_vec_env(config.env, len(self.seeds) * config.eval_episodes)
@@ -341,7 +347,8 @@ class _Run:
 
     def evaluate(self) -> None:
         t0 = time.perf_counter()
-        phase = "offline" if self.step <= self.config.offline_steps and self.config.offline_steps else "online"
+        pre_trained = self.config.offline_steps or self.config.init_from
+        phase = "offline" if self.step <= self.config.offline_steps and pre_trained else "online"
         self.last_eval = evaluate_and_log(self.policy, self.states, self.step, self.config, self.eval_envs, self.log,
                                           extra={"env_steps": self.env_step, "phase": phase})
         self.watch.add("evaluate", time.perf_counter() - t0)
@@ -405,6 +412,8 @@ class _Run:
         actions = rng.uniform(-1.0, 1.0, (num_seeds, self.spec.act_dim)).astype(np.float32)
         if self.env_step >= config.start_steps:  # the first action comes from the pre-trained (or resumed) policy
             actions = self._policy_actions(obs)
+        if self.step == 0 and config.init_from:  # the starting point of the curve: the offline run's policy
+            self.evaluate()
         tick, tick_step, counted = time.perf_counter(), self.step, self.step
         t_loop = time.perf_counter()
         while self.env_step < config.online_steps:
@@ -577,8 +586,57 @@ def _restore(out: Path, states, keys, buffer, capacity: int, offline_steps: int 
     return restored["states"], restored["keys"], buffer, int(restored["step"])
 
 
+def _init_from(run: Path, states, config: OnlineConfig, prep: Preprocessing, dataset: Dataset):
+    """(``states`` with every field but the optimizer states (``*_opt``) taken from the newest checkpoint of the
+    offline run folder ``run``, a record of where they came from). Networks, targets and temperatures carry over;
+    the optimizers start fresh, as the new run may use other learning rates or schedules. The run must match in
+    algorithm, data, seeds and preprocessing."""
+    where = f"--init-from {run}"
+    if not (run / "config.json").exists():
+        raise RunError(f"{where}: no config.json there; pass the folder of a finished `hybridrl train` run")
+    recorded = read_json(run / "config.json")
+    if "mode" in recorded or "steps" not in recorded.get("run", {}):
+        raise RunError(f"{where}: not an offline run (it is a {recorded.get('mode', 'unknown')} run); pass the folder "
+                       "of a `hybridrl train ALGO --dataset ...` run")
+    other = recorded["run"]
+    if other["algo"] != config.algo:
+        raise RunError(f"{where}: it trained {other['algo']}, not {config.algo}; fine-tune it with "
+                       f"hybridrl finetune {other['algo']}")
+    seeds = [other["seed"] + i for i in range(other["seeds"])]
+    if seeds != config.seed_list():
+        raise RunError(f"{where}: it trained seeds {seeds}, this run has {config.seed_list()}; pass --seed "
+                       f"{other['seed']} --seeds {other['seeds']}")
+    name = (recorded.get("dataset") or {}).get("name")
+    if name != dataset.name:
+        raise RunError(f"{where}: it trained on {name}, this run's data are {dataset.name}; pass --dataset "
+                       f"{other['dataset']}")
+    theirs = Preprocessing.from_dict(read_json(run / "preprocessing.json")).to_dict()
+    if theirs != prep.to_dict():
+        raise RunError(f"{where}: its observation normalization or reward scaling differs from this run's; pass "
+                       "the same --set normalize_observations=... reward_scaling=... it was trained with")
+    found = checkpoint.latest(run / "checkpoints")
+    if found is None:
+        raise RunError(f"{where}: no checkpoint in {run / 'checkpoints'}")
+    saved = checkpoint.restore(found[1], None)["states"]
+    fields = {}
+    for field in dataclasses.fields(states):
+        if not field.metadata.get("pytree_node", True) or field.name.endswith("_opt"):
+            continue
+        mine = getattr(states, field.name)
+        try:
+            value = flax.serialization.from_state_dict(mine, saved[field.name])
+            same = jax.tree.map(lambda a, b: np.shape(a) == np.shape(b), mine, value)
+        except (KeyError, ValueError, TypeError):
+            same = False
+        if not same or not all(jax.tree.leaves(same)):
+            raise RunError(f"{where}: its {field.name} have other shapes than this run's; pass the same --set "
+                           "network settings (hidden_dims, ...) it was trained with")
+        fields[field.name] = jax.tree.map(jnp.asarray, value)
+    return states.replace(**fields), {"run": str(run), "step": found[0], "checkpoint": found[1].name}
+
+
 def _start_run_dir(out: Path, config: OnlineConfig, agent_config: Any, prep: Preprocessing,
-                   ref: tuple[float, float] | None, dataset: Dataset | None) -> None:
+                   ref: tuple[float, float] | None, dataset: Dataset | None, init: dict | None = None) -> None:
     start_run_dir(out, {
         "mode": "online",
         "run": dataclasses.asdict(config),
@@ -587,6 +645,7 @@ def _start_run_dir(out: Path, config: OnlineConfig, agent_config: Any, prep: Pre
                                                  "transitions": len(dataset), "episodes": dataset.num_episodes,
                                                  "env_id": dataset.env_id},
         "reference_scores": None if ref is None else {"random": ref[0], "expert": ref[1]},
+        **({} if init is None else {"init_from": init}),
     }, prep.to_dict())
 
 

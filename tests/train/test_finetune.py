@@ -146,7 +146,7 @@ def test_finetune_refuses_mismatched_data_and_bad_settings(tmp_path, pendulum_mi
     with pytest.raises(RunError, match=r"has observations of dimension 4 and actions of dimension 1, but Hopper-v5 "
                                        r"has 11 and 3; pass the matching --env$"):
         train_online(_finetune_config(pendulum_minari, env="Hopper-v5"), tmp_path / "a", dataset=data, progress=False)
-    with pytest.raises(RunError, match=r"^--offline-steps and an offline share in --mix need a --dataset$"):
+    with pytest.raises(RunError, match=r"^--offline-steps, --init-from and an offline share in --mix need a --dataset$"):
         train_online(OnlineConfig(algo="sac", env="Pendulum-v1", mix="0.5"), tmp_path / "b", progress=False)
     with pytest.raises(RunError, match=r"^--warmup-steps must be 0 or more, got -1$"):
         train_online(_finetune_config(pendulum_minari, warmup_steps=-1), tmp_path / "c", dataset=data, progress=False)
@@ -223,6 +223,95 @@ def test_calql_pre_trained_policy_keeps_its_score_through_fine_tuning(tmp_path, 
     pre = [r["normalized_score"] for r in _records(out / "eval.jsonl") if r["phase"] == "offline" and r["step"] == 6_000]
     assert min(pre) > 90, pre
     assert (result.final_scores > 90).all(), result.final_scores
+
+
+@pytest.fixture(scope="module")
+def offline_iql_run(tmp_path_factory, pendulum_minari):
+    """300 IQL updates on the scripted pendulum data (2 seeds, 32-32 networks), evaluated at the end."""
+    from hybridrl.data import load_dataset
+    from hybridrl.train.offline import RunConfig, train_offline
+
+    out = tmp_path_factory.mktemp("offline") / "iql"
+    config = RunConfig(algo="iql", dataset=str(pendulum_minari), env="InvertedPendulum-v5", steps=300, seeds=2,
+                       eval_every=300, eval_episodes=2, log_every=300, agent={"hidden_dims": [32, 32]})
+    train_offline(config, load_dataset(pendulum_minari), out, progress=False)
+    return out
+
+
+def test_init_from_an_offline_run_starts_at_its_score_with_its_networks(tmp_path, pendulum_minari, offline_iql_run):
+    """With --init-from, the online phase starts from the offline run's networks: its first evaluation (step 0,
+    phase offline) equals the offline run's last one, score for score; with no update (start_steps past the end)
+    the networks end as they began; the optimizers start fresh."""
+    from hybridrl.data import load_dataset
+
+    config = _finetune_config(pendulum_minari, offline_steps=0, online_steps=200, start_steps=1_000, eval_every=200,
+                              eval_episodes=2, init_from=str(offline_iql_run))
+    out = tmp_path / "run"
+    train_online(config, out, dataset=load_dataset(pendulum_minari), progress=False)
+    recorded = json.loads((out / "config.json").read_text())["init_from"]
+    assert recorded == {"run": str(offline_iql_run), "step": 300, "checkpoint": "step_000000300.msgpack"}
+    before = [r for r in _records(offline_iql_run / "eval.jsonl") if r["step"] == 300]
+    first = [r for r in _records(out / "eval.jsonl") if r["step"] == 0]
+    assert [(r["env_steps"], r["phase"]) for r in first] == [(0, "offline"), (0, "offline")]
+    assert [r["returns"] for r in first] == [r["returns"] for r in before]
+    offline = checkpoint.restore(checkpoint.latest(offline_iql_run / "checkpoints")[1], None)["states"]
+    online = checkpoint.restore(checkpoint.latest(out / "checkpoints")[1], None)["states"]
+    for field in ("actor_params", "critic_params", "critic_target", "value_params"):
+        jax.tree.map(np.testing.assert_array_equal, online[field], offline[field])
+    assert int(np.max(offline["actor_opt"]["0"]["count"])) == 300
+    assert int(np.max(online["actor_opt"]["0"]["count"])) == 0
+
+
+def test_init_from_refuses_a_run_that_does_not_match(tmp_path, pendulum_minari, offline_iql_run):
+    from hybridrl.data import load_dataset, save_minari
+
+    data = load_dataset(pendulum_minari)
+    where = f"--init-from {offline_iql_run}"
+
+    def refused(**changes):
+        config = _finetune_config(pendulum_minari, offline_steps=0, online_steps=100, eval_every=100,
+                                  init_from=str(offline_iql_run), **changes)
+        with pytest.raises(RunError) as info:
+            train_online(config, tmp_path / "run", dataset=data, progress=False)
+        return str(info.value)
+
+    assert refused(seeds=3) == f"{where}: it trained seeds [0, 1], this run has [0, 1, 2]; pass --seed 0 --seeds 2"
+    assert refused(algo="sac") == f"{where}: it trained iql, not sac; fine-tune it with hybridrl finetune iql"
+    assert refused(agent={"hidden_dims": [16, 16]}) == (
+        f"{where}: its actor_params have other shapes than this run's; pass the same --set network settings "
+        "(hidden_dims, ...) it was trained with")
+    assert refused(agent={"hidden_dims": [32, 32], "normalize_observations": True}) == (
+        f"{where}: its observation normalization or reward scaling differs from this run's; pass the same --set "
+        "normalize_observations=... reward_scaling=... it was trained with")
+    other = load_dataset(save_minari(data, "test/other-v0", root=tmp_path / "data"))
+    config = _finetune_config(pendulum_minari, init_from=str(offline_iql_run))
+    with pytest.raises(RunError, match=rf"^{where}: it trained on test/pendulum-scripted-v0, this run's data are "
+                                       r"test/other-v0; pass --dataset "):
+        train_online(config, tmp_path / "other", dataset=other, progress=False)
+    config = _finetune_config(pendulum_minari, init_from=str(tmp_path))
+    with pytest.raises(RunError, match=rf"^--init-from {tmp_path}: no config.json there; pass the folder of a "
+                                       r"finished `hybridrl train` run$"):
+        train_online(config, tmp_path / "none", dataset=data, progress=False)
+
+
+def test_cli_finetune_init_from_takes_the_runs_algorithm_data_seeds_and_networks(tmp_path, offline_iql_run):
+    from typer.testing import CliRunner
+
+    from hybridrl.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, ["finetune", "--init-from", str(offline_iql_run), "--online-steps", "100",
+                                      "--eval-every", "100", "--eval-episodes", "1", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((out / "config.json").read_text())
+    offline = json.loads((offline_iql_run / "config.json").read_text())["run"]
+    run = recorded["run"]
+    assert (run["algo"], run["dataset"], run["seeds"], run["offline_steps"], run["init_from"]) == (
+        "iql", offline["dataset"], 2, 0, str(offline_iql_run))
+    assert recorded["agent"]["hidden_dims"] == [32, 32]
+    bad = CliRunner().invoke(app, ["finetune", "--init-from", str(out), "--no-progress"])
+    assert bad.exit_code == 2
+    assert f"--init-from {out}: not an offline run folder" in " ".join(bad.output.split())
 
 
 def test_cli_finetune_and_resume(tmp_path, pendulum_minari):
