@@ -242,8 +242,8 @@ def finetune(
             ds = _load_data(dataset, None)
         if horizon is None:
             horizon = int(ds.metadata.get("horizon", 5)) if ds is not None else 5
-        config, out = _hnpg_config(resume, env, online_steps, horizon, seed or 0, eval_every, eval_episodes, log_every,
-                                   keep_checkpoints, out, overrides, loggers)
+        config, out = _hnpg_config(resume, env, online_steps, horizon, 0 if seed is None else seed, eval_every,
+                                   eval_episodes, log_every, keep_checkpoints, out, overrides, loggers)
     elif resume is not None:
         if run_mode(resume) != "online":
             _fail(f"{resume} is not a fine-tuning or online run folder; resume offline runs with hybridrl train --resume")
@@ -283,7 +283,8 @@ def finetune(
         name = Path(dataset).stem if Path(dataset).exists() else dataset.replace("/", "_")
         out = out or Path("runs") / f"finetune-{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         pick = lambda value, key, fallback: value if value is not None else defaults.get(key, fallback)  # noqa: E731
-        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps, seeds=seeds or 1, seed=seed or 0,
+        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps, seeds=1 if seeds is None else seeds,
+                              seed=0 if seed is None else seed,
                               start_steps=pick(start_steps, "start_steps", 0), buffer_size=buffer_size,
                               eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,
                               checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints,

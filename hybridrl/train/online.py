@@ -596,8 +596,8 @@ def _init_from(run: Path, states, config: OnlineConfig, prep: Preprocessing, dat
         raise RunError(f"{where}: no config.json there; pass the folder of a finished `hybridrl train` run")
     recorded = read_json(run / "config.json")
     if "mode" in recorded or "steps" not in recorded.get("run", {}):
-        raise RunError(f"{where}: not an offline run (it is a {recorded.get('mode', 'unknown')} run); pass the folder "
-                       "of a `hybridrl train ALGO --dataset ...` run")
+        raise RunError(f"{where}: not an offline run folder (its config.json is not that of `hybridrl train ALGO "
+                       "--dataset ...`); pass the folder of an offline run")
     other = recorded["run"]
     if other["algo"] != config.algo:
         raise RunError(f"{where}: it trained {other['algo']}, not {config.algo}; fine-tune it with "
