@@ -375,17 +375,18 @@ def data_info(
 @data_app.command("make")
 def data_make(
     name: str = typer.Argument(..., help="ENV-KIND: ENV in hopper, halfcheetah, walker2d, ant; KIND in random, medium, "
-                                         "expert, medium-replay, medium-expert, conservative; or neorl2-dmsd[-val]; or "
-                                         "lock-hH (the H-step combination lock)"),
+                                         "expert, medium-replay, medium-expert, conservative; or neorl2-TASK[-val] (DMSD "
+                                         "from its PID gains, other tasks from shipped policies); or lock-hH (the "
+                                         "H-step combination lock)"),
     size: Optional[int] = typer.Option(None, "--size", help="transitions per behaviour policy (default 1M; medium-expert "
-                                                            "holds twice this; neorl2-dmsd: 100k train, 20k val; "
+                                                            "holds twice this; neorl2-TASK: 100k train, 20k val; "
                                                             "lock-hH: 50,000 episodes)"),
     seed: int = typer.Option(0, "--seed"),
     root: Optional[Path] = typer.Option(None, "--root", help="Minari datasets root (default: $MINARI_DATASETS_PATH or ~/.minari/datasets)"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing dataset with the same id"),
 ) -> None:
-    """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo (or NeoRL-2's DMSD, or the combination
-    lock's data), saved as local Minari."""
+    """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo (or a NeoRL-2 task's data, or the
+    combination lock's), saved as local Minari."""
     from hybridrl.data import DatasetError, save_minari
     from hybridrl.data.make import make_dataset, parse_name
     from hybridrl.train.loggers import progress_bar
@@ -417,7 +418,7 @@ def data_make(
 def data_export_policy(
     run_dir: Path = typer.Argument(..., help="an online SAC run folder"),
     step: int = typer.Option(..., "--step", help="the checkpoint's environment step"),
-    name: str = typer.Option(..., "--as", help="ENV-medium or ENV-expert, e.g. hopper-medium"),
+    name: str = typer.Option(..., "--as", help="ENV-medium, ENV-expert (e.g. hopper-medium) or neorl2-TASK-pK (K in 0..3: NeoRL-2's 4 checkpoints, 1 for val)"),
     seed_index: int = typer.Option(0, "--seed-index", help="which of the run's seeds"),
 ) -> None:
     """Ship one SAC actor as a behaviour policy for `hybridrl data make` (writes hybridrl/data/policies)."""

@@ -36,6 +36,13 @@ DEFAULT_SIZE = 1_000_000  # D4RL's 1M transitions per policy
 # NeoRL-2's Fusion behaviour policy (shared/reference/neorl2.md, section 0.6)
 CONSERVATIVE_NOISE = 0.05
 POLICY_DIR = Path(__file__).parent / "policies"
+# NeoRL-2's learned behaviour policies (shared/reference/neorl2.md section 0.3): a folder of 4 checkpoints whose
+# element 1 collects val and elements 0, 2 and 3 collect train (trajectory i: policy i mod 3). Ours are shipped as
+# neorl2-TASK-p0 .. -p3. They act deterministically except on Simglucose (NeoRL-2's PPO samples its actions) and
+# Fusion (NeoRL-2's designer adds N(0, 0.05^2) noise, drawn from the trajectory's seed).
+NEORL2_SPLIT_POLICIES = {"train": (0, 2, 3), "val": (1,)}
+NEORL2_SAMPLED = ("Simglucose",)
+NEORL2_NOISE = {"Fusion": 0.05}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +56,11 @@ class Recipe:
             from hybridrl.envs.comblock import lock_id
 
             return lock_id(int(self.kind[1:]))
-        return "neorl2/DMSD-v0" if self.env == "neorl2" else ENVS[self.env]
+        if self.env == "neorl2":
+            from hybridrl.envs.neorl2 import TASKS, env_id
+
+            return env_id({t.lower(): t for t in TASKS}[self.kind.split("-")[0]])
+        return ENVS[self.env]
 
     @property
     def name(self) -> str:
@@ -65,7 +76,7 @@ def parse_name(name: str) -> Recipe:
         return _parse_lock(name, kind)
     if env not in ENVS or kind not in KINDS:
         raise DatasetError(f"unknown dataset '{name}'; use ENV-KIND with ENV in {', '.join(ENVS)} and KIND in "
-                           f"{', '.join(KINDS)}, e.g. hopper-medium; or neorl2-dmsd, or lock-hH")
+                           f"{', '.join(KINDS)}, e.g. hopper-medium; or neorl2-TASK, or lock-hH")
     return Recipe(env, kind)
 
 
@@ -80,7 +91,8 @@ def _parse_lock(name: str, horizon: str) -> Recipe:
 
 
 def _parse_neorl2(name: str, task: str) -> Recipe:
-    """'neorl2-dmsd' (train split) or 'neorl2-dmsd-val': NeoRL-2's DMSD data, regenerated from its PID gains."""
+    """'neorl2-TASK' (train split) or 'neorl2-TASK-val': NeoRL-2's data by its collection protocol, DMSD from its
+    published PID gains, the other tasks from shipped behaviour policies (neorl2-TASK-p0 .. -p3)."""
     from hybridrl.envs.neorl2 import TASKS
 
     task, _, split = task.partition("-")
@@ -88,11 +100,7 @@ def _parse_neorl2(name: str, task: str) -> Recipe:
     if task not in tasks or split not in ("", "train", "val"):
         raise DatasetError(f"unknown dataset '{name}'; NeoRL-2 data are named neorl2-TASK[-val] with TASK in "
                            f"{', '.join(sorted(tasks))}")
-    if task != "dmsd":
-        raise DatasetError(f"'{name}': only DMSD's data can be regenerated today (from its published PID gains); "
-                           f"the {tasks[task]} behaviour policies are not shipped, so load the official file instead: "
-                           f"--dataset PATH/{tasks[task]}-train.npz")
-    return Recipe("neorl2", f"dmsd-{split or 'train'}")
+    return Recipe("neorl2", f"{task}-{split or 'train'}")
 
 
 def read_manifest(directory: Path = POLICY_DIR) -> dict[str, Any]:
@@ -102,13 +110,16 @@ def read_manifest(directory: Path = POLICY_DIR) -> dict[str, Any]:
 
 def load_behaviour_policy(env: str, level: str, directory: Path = POLICY_DIR) -> tuple[Any, dict[str, Any]]:
     """(actor parameters, manifest entry) of the shipped ``level`` (medium or expert) policy for ``env``."""
-    key = f"{env}-{level}"
-    entry = read_manifest(directory).get(key)
+    entry = read_manifest(directory).get(f"{env}-{level}")
     if entry is None:
         shipped = ", ".join(sorted(read_manifest(directory))) or "none yet"
         raise DatasetError(f"no {level} behaviour policy is shipped for {env} (shipped: {shipped}); "
                            f"train one with `hybridrl train sac --env {ENVS[env]}` and export it with "
                            f"`hybridrl data export-policy`")
+    return _read_policy(entry, directory)
+
+
+def _read_policy(entry: dict[str, Any], directory: Path) -> tuple[Any, dict[str, Any]]:
     params = flax.serialization.msgpack_restore((Path(directory) / entry["file"]).read_bytes())
     return params, entry
 
@@ -130,8 +141,8 @@ def _lock_data(recipe: Recipe, size: int | None, seed: int) -> Dataset:
 
 def make_dataset(name: str, size: int | None = None, seed: int = 0, num_envs: int = 16,
                  policy_dir: Path = POLICY_DIR, on_progress: Callable[[int, int], None] | None = None) -> Dataset:
-    """Generate dataset ``name`` (ENV-KIND, neorl2-dmsd[-val] or lock-hH) with ``size`` transitions per policy
-    (default: 1M for the locomotion suite, NeoRL-2's 100k train / 20k val for DMSD, 50,000 episodes for the lock),
+    """Generate dataset ``name`` (ENV-KIND, neorl2-TASK[-val] or lock-hH) with ``size`` transitions per policy
+    (default: 1M for the locomotion suite, NeoRL-2's 100k train / 20k val, 50,000 episodes for the lock),
     deterministically for ``seed``.
 
     ``on_progress(done, total)`` reports collected transitions (not called for medium-replay, which trains).
@@ -142,9 +153,12 @@ def make_dataset(name: str, size: int | None = None, seed: int = 0, num_envs: in
     if recipe.env == "lock":
         return _lock_data(recipe, size, seed)
     if recipe.env == "neorl2":
-        from hybridrl.envs.neorl2.dmsd import regenerate_dmsd
+        task, split = recipe.kind.rsplit("-", 1)
+        if task == "dmsd":
+            from hybridrl.envs.neorl2.dmsd import regenerate_dmsd
 
-        return regenerate_dmsd(recipe.kind.split("-")[1], size, first_seed=seed)  # trajectory i: seed + i
+            return regenerate_dmsd(split, size, first_seed=seed, on_progress=on_progress)  # trajectory i: seed + i
+        return _neorl2_data(recipe, split, size, seed, policy_dir, on_progress)
     size = DEFAULT_SIZE if size is None else size
     if recipe.kind == "medium-replay":
         if seed != 0:
@@ -168,6 +182,57 @@ def make_dataset(name: str, size: int | None = None, seed: int = 0, num_envs: in
                   f"N(0, {CONSERVATIVE_NOISE}^2) noise (hybridrl data make)",
                   "seed": seed, "size_per_policy": size},
     )
+
+
+def _neorl2_data(recipe: Recipe, split: str, size: int | None, seed: int, policy_dir: Path,
+                 on_progress: Callable[[int, int], None] | None = None) -> Dataset:
+    """NeoRL-2's ``split`` of one learned-policy task by its collection protocol, with our shipped policies."""
+    from hybridrl.envs.neorl2.collect import collect
+
+    task = recipe.env_id.split("/")[1].removesuffix("-v0")
+    manifest = read_manifest(policy_dir)
+    keys = [f"neorl2-{task.lower()}-p{k}" for k in NEORL2_SPLIT_POLICIES[split]]
+    missing = [k for k in keys if k not in manifest]
+    if missing:
+        raise DatasetError(f"'{recipe.name}': no {task} behaviour policies are shipped ({', '.join(missing)} missing "
+                           f"in {policy_dir}); load NeoRL-2's official file instead (--dataset PATH/{task}-{split}.npz), "
+                           f"or train and export them (docs/neorl2.md)")
+    factories, names = [], []
+    act_dim = int(gym.make(recipe.env_id).action_space.shape[0])
+    for key in keys:
+        params, entry = _read_policy(manifest[key], policy_dir)
+        factories.append(_neorl2_policy(task, params, tuple(entry["hidden_dims"]), act_dim))
+        names.append(f"{entry['file']} (SAC, {entry['env_steps']:,} env steps, eval normalized "
+                     f"{entry['eval_normalized']:.1f})")
+    return collect(task, factories, split, size, first_seed=seed, metadata={
+        "source": "regenerated by hybridrl data make (neorl2.md 0.3) with behaviour policies trained by hybridrl, "
+                  "not NeoRL-2's", "policies": names}, on_progress=on_progress)
+
+
+def _neorl2_policy(task: str, params: Any, hidden_dims: tuple[int, ...], act_dim: int):
+    """A policy factory for :func:`hybridrl.envs.neorl2.collect.collect`: seed -> (obs -> action in [-1, 1])."""
+    from hybridrl.nets import TanhGaussianActor, tanh_gaussian_sample
+
+    actor = TanhGaussianActor(hidden_dims, act_dim)
+    mean = jax.jit(lambda obs: jnp.tanh(actor.apply(params, obs[None])[0][0]))
+    sample = jax.jit(lambda obs, key: tanh_gaussian_sample(*actor.apply(params, obs[None]), key)[0][0])
+    noise = NEORL2_NOISE.get(task, 0.0)
+
+    def factory(seed: int):
+        rng, key = np.random.default_rng(seed), jax.random.PRNGKey(seed)
+
+        def act(obs):
+            nonlocal key
+            obs = jnp.asarray(obs, jnp.float32)
+            if task in NEORL2_SAMPLED:
+                key, sub = jax.random.split(key)
+                return np.asarray(sample(obs, sub))
+            action = np.asarray(mean(obs))
+            return action + rng.normal(0.0, noise, action.shape).astype(np.float32) if noise else action
+
+        return act
+
+    return factory
 
 
 def _action_bounds(env: str) -> tuple[np.ndarray, np.ndarray]:
@@ -248,17 +313,15 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
     from hybridrl.train.run_dir import read_json, read_jsonl, write_json
 
     run_dir = Path(run_dir)
-    recipe = parse_name(name)
-    if recipe.kind not in ("medium", "expert"):
-        raise DatasetError(f"a behaviour policy is named ENV-medium or ENV-expert, got '{name}'")
+    target_env, is_medium = _policy_name(name)
     raw = read_json(run_dir / "config.json")
     if raw.get("mode") != "online" or raw["run"]["algo"] != "sac":
         raise DatasetError(f"{run_dir} is not an online SAC run; behaviour policies come from `hybridrl train sac`")
-    if raw["run"]["env"] != recipe.env_id:
-        raise DatasetError(f"{run_dir} trained on {raw['run']['env']}, not {recipe.env_id}")
+    if raw["run"]["env"] != target_env:
+        raise DatasetError(f"{run_dir} trained on {raw['run']['env']}, not {target_env}")
     policy = load_policy(run_dir, step)
     seed = policy.seeds[seed_index]
-    if recipe.kind == "medium":  # medium-replay re-generates this buffer; its fingerprint says whether it matched
+    if is_medium:  # medium-replay re-generates this buffer; its fingerprint says whether it matched
         from hybridrl.train import checkpoint
 
         raw_buffer = checkpoint.restore(run_dir / "checkpoints" / f"step_{step:09d}.msgpack", None)["buffer"]
@@ -271,7 +334,7 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
     meta = read_json(run_dir / "meta.json")
     entry = {
         "file": file,
-        "env_id": recipe.env_id,
+        "env_id": target_env,
         "algo": "sac",
         "hidden_dims": list(raw["agent"]["hidden_dims"]),
         "seed": seed,
@@ -279,7 +342,7 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
         "eval_return": evals[0]["return_mean"] if evals else None,
         "eval_normalized": evals[0].get("normalized_score") if evals else None,
         "eval_episodes": len(evals[0]["returns"]) if evals else None,
-        **({"replay_buffer_sha256": digest} if recipe.kind == "medium" else {}),
+        **({"replay_buffer_sha256": digest} if is_medium else {}),
         "run_config": raw["run"],
         "agent_config": raw["agent"],
         "packages": meta.get("packages"),
@@ -294,6 +357,24 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
     manifest[name] = entry
     write_json(directory / "manifest.json", manifest)
     return entry
+
+
+def _policy_name(name: str) -> tuple[str, bool]:
+    """(environment id, whether it is a medium policy) of a behaviour policy's name: ENV-medium, ENV-expert or
+    neorl2-TASK-pK (K = 0..3, NeoRL-2's four checkpoints; 1 collects val, the others train)."""
+    import re
+
+    from hybridrl.envs.neorl2 import TASKS, env_id
+
+    found = re.fullmatch(r"neorl2-([a-z]+)-p([0-3])", name)
+    tasks = {t.lower(): t for t in TASKS if t != "DMSD"}
+    if found and found[1] in tasks:
+        return env_id(tasks[found[1]]), False
+    recipe = None if name.startswith("neorl2-") else parse_name(name)
+    if recipe is None or recipe.kind not in ("medium", "expert"):
+        raise DatasetError(f"a behaviour policy is named ENV-medium, ENV-expert or neorl2-TASK-pK (K in 0..3, TASK in "
+                           f"{', '.join(sorted(tasks))}), got '{name}'")
+    return recipe.env_id, recipe.kind == "medium"
 
 
 def _match_threads(entry: dict[str, Any]) -> None:

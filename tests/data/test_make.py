@@ -17,7 +17,7 @@ def test_names_are_parsed_and_refused_with_a_fix():
     with pytest.raises(DatasetError, match=r"^unknown dataset 'hopper-easy'; use ENV-KIND with ENV in hopper, "
                                            r"halfcheetah, walker2d, ant and KIND in random, medium, expert, "
                                            r"medium-replay, medium-expert, conservative, e.g. hopper-medium; or "
-                                           r"neorl2-dmsd, or lock-hH$"):
+                                           r"neorl2-TASK, or lock-hH$"):
         parse_name("hopper-easy")
     for bad in ("lock-4", "lock-h0", "lock-h51", "lock-hx"):
         with pytest.raises(DatasetError, match=rf"^unknown dataset '{bad}'; combination-lock data are named lock-hH "
@@ -110,13 +110,18 @@ def test_exported_sac_actor_generates_data(tmp_path):
     (policies / "manifest.json").write_text(json.dumps(manifest))
     assert make_dataset("hopper-medium-replay", policy_dir=policies).metadata["replay_reproduced"].startswith(
         "approximately: the re-run differs")
-    with pytest.raises(DatasetError, match="a behaviour policy is named ENV-medium or ENV-expert, got 'hopper-random'"):
+    with pytest.raises(DatasetError, match=r"^a behaviour policy is named ENV-medium, ENV-expert or neorl2-TASK-pK \(K in "
+                                           r"0..3, TASK in fusion, pipeline, randomfrictionhopper, rocketrecovery, "
+                                           r"safetyhalfcheetah, simglucose\), got 'hopper-random'$"):
         export_behaviour_policy(run, 200, "hopper-random", directory=policies)
+    for bad in ("neorl2-dmsd-p0", "neorl2-pipeline-p4"):
+        with pytest.raises(DatasetError, match=rf"got '{bad}'$"):
+            export_behaviour_policy(run, 200, bad, directory=policies)
     with pytest.raises(DatasetError, match="trained on Hopper-v5, not Walker2d-v5"):
         export_behaviour_policy(run, 200, "walker2d-expert", directory=policies)
 
 
-def test_neorl2_dmsd_is_regenerated_and_other_tasks_point_to_the_official_files():
+def test_neorl2_dmsd_is_regenerated_and_other_tasks_need_shipped_policies(tmp_path):
     from hybridrl.envs.neorl2.dmsd import regenerate_dmsd
 
     ds = make_dataset("neorl2-dmsd", size=250)
@@ -128,10 +133,11 @@ def test_neorl2_dmsd_is_regenerated_and_other_tasks_point_to_the_official_files(
     other = make_dataset("neorl2-dmsd", size=250, seed=7)  # --seed moves the initial states: trajectory i, seed 7 + i
     np.testing.assert_array_equal(other.observations, regenerate_dmsd("train", 250, first_seed=7).observations)
     assert not np.array_equal(other.observations[0], ds.observations[0]) and other.metadata["seeds"] == "7..9"
-    with pytest.raises(DatasetError, match=r"^'neorl2-fusion': only DMSD's data can be regenerated today \(from its "
-                                           r"published PID gains\); the Fusion behaviour policies are not shipped, so "
-                                           r"load the official file instead: --dataset PATH/Fusion-train.npz$"):
-        make_dataset("neorl2-fusion")
+    with pytest.raises(DatasetError, match=rf"^'neorl2-fusion-val': no Fusion behaviour policies are shipped "
+                                           rf"\(neorl2-fusion-p1 missing in {tmp_path}\); load NeoRL-2's official file "
+                                           r"instead \(--dataset PATH/Fusion-val.npz\), or train and export them "
+                                           r"\(docs/neorl2.md\)$"):
+        make_dataset("neorl2-fusion-val", policy_dir=tmp_path)
     with pytest.raises(DatasetError, match=r"^unknown dataset 'neorl2-dmsd-test'; NeoRL-2 data are named "
                                            r"neorl2-TASK\[-val\] with TASK in dmsd, fusion, "):
         make_dataset("neorl2-dmsd-test")
@@ -164,3 +170,55 @@ def test_medium_replay_takes_the_recorded_core_count_before_jax_starts():
             "print(len(os.sched_getaffinity(0)), os.environ['XLA_FLAGS'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["1", "--xla_cpu_multi_thread_eigen=false"]
+
+
+def test_neorl2_data_from_exported_policies_follow_the_collection_protocol(tmp_path):
+    """Four checkpoints of a small SAC run on RocketRecovery, exported as neorl2-rocketrecovery-p0..p3: the train
+    split runs trajectory i from reset(seed=i) under p0, p2, p3, p0, ... (deterministic tanh(mean), clipped), the
+    val split under p1; the data end at the first episode end at or beyond --size, and are the same every time."""
+    import gymnasium as gym
+
+    from hybridrl.envs.neorl2 import env_id
+    from hybridrl.train.online import OnlineConfig, train_online
+
+    run = tmp_path / "run"
+    train_online(OnlineConfig(algo="sac", env="neorl2/RocketRecovery-v0", online_steps=400, start_steps=100,
+                              eval_every=100, eval_episodes=1, log_every=100, keep_checkpoints=4,
+                              agent={"hidden_dims": [16]}), run, progress=False)
+    policies = tmp_path / "policies"
+    for k, step in enumerate((100, 200, 300, 400)):
+        entry = export_behaviour_policy(run, step, f"neorl2-rocketrecovery-p{k}", directory=policies)
+        assert entry["env_id"] == "neorl2/RocketRecovery-v0" and entry["env_steps"] == step
+    ds = make_dataset("neorl2-rocketrecovery", size=300, policy_dir=policies)
+    assert ds.env_id == "neorl2/RocketRecovery-v0" and (ds.ref_min_score, ds.ref_max_score) == (-176, 208)
+    assert ds.metadata["regenerated"] is True and ds.metadata["task"] == "RocketRecovery"
+    assert [p.split(" ")[0] for p in ds.metadata["policies"]] == [
+        "neorl2-rocketrecovery-p0.msgpack", "neorl2-rocketrecovery-p2.msgpack", "neorl2-rocketrecovery-p3.msgpack"]
+    ends = np.flatnonzero(ds.terminals | ds.timeouts)
+    assert ends[-1] == len(ds) - 1 and len(ds) >= 300 and ends[-2] < 299  # cut at the first end at or past 300
+    mean = {k: make._sac_mean(make._read_policy(json.loads((policies / "manifest.json").read_text())[
+        f"neorl2-rocketrecovery-p{k}"], policies)[0], (16,), 2) for k in range(4)}
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    for i, (start, end) in enumerate(zip(starts, ends)):
+        policy = mean[(0, 2, 3)[i % 3]]
+        np.testing.assert_allclose(ds.actions[start:end + 1], np.clip(policy(ds.observations[start:end + 1]), -1, 1),
+                                   atol=1e-6)
+        first, _ = gym.make(env_id("RocketRecovery")).reset(seed=i)
+        np.testing.assert_array_equal(ds.observations[start], first.astype(np.float32))
+    again = make_dataset("neorl2-rocketrecovery", size=300, policy_dir=policies)
+    np.testing.assert_array_equal(again.observations, ds.observations)
+    val = make_dataset("neorl2-rocketrecovery-val", size=10, policy_dir=policies)
+    assert val.metadata["policies"][0].startswith("neorl2-rocketrecovery-p1.msgpack") and val.num_episodes == 1
+
+
+def test_neorl2_safety_halfcheetah_drops_trajectories_that_break_the_speed_limit(monkeypatch):
+    from hybridrl.envs.neorl2 import collect as protocol
+
+    still = [lambda seed: (lambda obs: np.zeros(6, np.float32))]
+    kept = protocol.collect("SafetyHalfCheetah", still, "train", num_samples=1500)
+    assert len(kept) == 2000 and kept.metadata["seeds"] == [0, 1]  # standing still breaks no limit
+    monkeypatch.setattr(protocol, "VIOLATION_REWARD", np.inf)  # as if every step broke it
+    with pytest.raises(DatasetError, match=r"^every one of the SafetyHalfCheetah trajectories for 1,500 samples breaks "
+                                         r"the speed limit, so none is kept; use a slower behaviour policy or more "
+                                         r"samples$"):
+        protocol.collect("SafetyHalfCheetah", still, "train", num_samples=1500)

@@ -1,0 +1,104 @@
+"""NeoRL-2's data collection protocol (shared/reference/neorl2.md section 0.3), for any task and behaviour policies.
+
+Trajectory i (i = 0, 1, ...) runs a fresh ``gymnasium.make('neorl2/TASK-v0')`` from ``reset(seed=first_seed + i)``
+under ``policies[i % len(policies)]`` until the episode ends, with each action clipped to [-1, 1]. Trajectories
+are collected until at least ``num_samples`` transitions exist (default 100,000 train, 20,000 val); the data are
+then cut at the first episode end at or beyond that count. NeoRL-2 collects in blocks of 100 trajectories; the
+cut makes the result the same either way, so collection stops as soon as the count is reached. For
+SafetyHalfCheetah, every trajectory with a step rewarded below -99 (a constraint violation) is then dropped.
+
+A policy is given as a factory: ``factory(seed)`` returns the per-step ``obs -> action`` function for the
+trajectory of that seed, so a policy with memory (DMSD's PID) starts afresh and a noisy one draws its noise
+from the trajectory's seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from hybridrl.data.dataset import Dataset, DatasetError
+from hybridrl.envs.neorl2 import env_id
+from hybridrl.envs.scores import reference_scores
+
+SPLIT_SAMPLES = {"train": 100_000, "val": 20_000}
+VIOLATION_REWARD = -99.0  # SafetyHalfCheetah: a step above the speed limit is rewarded -100
+
+PolicyFactory = Callable[[int], Callable[[np.ndarray], np.ndarray]]
+_FIELDS = ("obs", "action", "reward", "next_obs", "done", "truncated")
+
+
+def collect(task: str, policies: Sequence[PolicyFactory], split: str = "train", num_samples: int | None = None,
+            first_seed: int = 0, metadata: dict[str, Any] | None = None,
+            on_progress: Callable[[int, int], None] | None = None) -> Dataset:
+    """The ``split`` data of ``task`` by the collection protocol, as a :class:`Dataset` named
+    ``neorl2-TASK-SPLIT-regenerated`` with NeoRL-2's env id and reference scores and ``metadata['regenerated']``.
+    ``on_progress(collected, target)`` is called after each trajectory."""
+    if split not in SPLIT_SAMPLES:
+        raise ValueError(f"split must be 'train' or 'val', got {split!r}")
+    target = SPLIT_SAMPLES[split] if num_samples is None else int(num_samples)
+    if target < 1:
+        raise ValueError(f"num_samples must be at least 1, got {num_samples}")
+    trajectories: list[dict[str, np.ndarray]] = []
+    collected = 0
+    while collected < target:
+        i = len(trajectories)
+        trajectories.append(_rollout(gym.make(env_id(task)), policies[i % len(policies)](first_seed + i), first_seed + i))
+        collected += len(trajectories[-1]["reward"])
+        if on_progress is not None:
+            on_progress(min(collected, target), target)
+    if task == "SafetyHalfCheetah":
+        trajectories = [t for t in trajectories if not np.any(t["reward"] < VIOLATION_REWARD)]
+        if not trajectories:
+            raise DatasetError(f"every one of the SafetyHalfCheetah trajectories for {target:,} samples breaks the "
+                             "speed limit, so none is kept; use a slower behaviour policy or more samples")
+    columns = {key: np.concatenate([t[key] for t in trajectories]) for key in _FIELDS}
+    terminals = columns["done"]
+    timeouts = columns["truncated"] & ~terminals
+    ref = reference_scores(env_id(task))
+    space = gym.make(env_id(task)).action_space
+    return Dataset(
+        observations=columns["obs"],
+        actions=columns["action"],
+        rewards=columns["reward"],
+        next_observations=columns["next_obs"],
+        terminals=terminals,
+        timeouts=timeouts,
+        name=f"neorl2-{task}-{split}-regenerated",
+        env_id=env_id(task),
+        action_low=space.low.astype(np.float32),
+        action_high=space.high.astype(np.float32),
+        ref_min_score=ref[0],
+        ref_max_score=ref[1],
+        metadata={
+            "regenerated": True,
+            "task": task,
+            "split": split,
+            "seeds": [int(t["seed"]) for t in trajectories] if task == "SafetyHalfCheetah"
+            else f"{first_seed}..{first_seed + len(trajectories) - 1}",
+            "num_samples": target,
+            **(metadata or {}),
+        },
+    )
+
+
+def _rollout(env: gym.Env, policy: Callable[[np.ndarray], np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """One trajectory from ``env.reset(seed=seed)`` until it ends, as float32 / bool arrays."""
+    obs, _ = env.reset(seed=seed)
+    rows: dict[str, list] = {key: [] for key in _FIELDS}
+    while True:
+        action = np.clip(policy(obs), -1.0, 1.0)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        for key, value in zip(_FIELDS, (obs, action, reward, next_obs, terminated, truncated)):
+            rows[key].append(value)
+        obs = next_obs
+        if terminated or truncated:
+            break
+    env.close()
+    out = {key: np.asarray(rows[key], dtype=dtype)
+           for key, dtype in zip(_FIELDS, (np.float32, np.float32, np.float32, np.float32, bool, bool))}
+    out["seed"] = np.asarray(seed)
+    return out
