@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hybridrl.data.make import export_behaviour_policy
+from hybridrl.data.make import POLICY_DIR, export_behaviour_policy
 
 
 def main() -> None:
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="the task's SAC run folder (hybridrl train sac --env neorl2/TASK-v0)")
     parser.add_argument("task", help="the NeoRL-2 task, e.g. RocketRecovery")
     parser.add_argument("--band", type=float, nargs=2, default=(50.0, 80.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--policies", type=Path, default=POLICY_DIR, help="where to export (default: the package's)")
     args = parser.parse_args()
     records = [json.loads(line) for line in (args.run / "eval.jsonl").read_text().splitlines() if line.strip()]
     kept = {int(p.stem.split("_")[1]) for p in (args.run / "checkpoints").glob("step_*.msgpack")}
@@ -38,7 +39,7 @@ def main() -> None:
     picks = [band[i] for i in np.round(np.linspace(0, len(band) - 1, 4)).astype(int)]
     for k, record in enumerate(picks):
         name = f"neorl2-{args.task.lower()}-p{k}"
-        entry = export_behaviour_policy(args.run, record["step"], name)
+        entry = export_behaviour_policy(args.run, record["step"], name, directory=args.policies)
         print(f"{name}: step {entry['env_steps']:,}, normalized {entry['eval_normalized']:.1f} "
               f"({'val' if k == 1 else 'train'})")
 
