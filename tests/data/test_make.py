@@ -224,14 +224,14 @@ def test_neorl2_safety_halfcheetah_drops_trajectories_that_break_the_speed_limit
         protocol.collect("SafetyHalfCheetah", still, "train", num_samples=1500)
 
 
-def test_shipped_rocketrecovery_policies_make_its_data():
-    """The four shipped RocketRecovery policies (docs/neorl2.md): 500 train transitions from p0, p2, p3 in turn,
-    the same each time, each policy's recorded evaluation within NeoRL-2's 50-80 band."""
+@pytest.mark.parametrize("task", ["rocketrecovery", "randomfrictionhopper"])
+def test_shipped_neorl2_policies_make_their_data(task):
+    """A task's four shipped policies (docs/neorl2.md): 500 train transitions from p0, p2, p3 in turn, the same
+    each time, each policy's recorded evaluation within NeoRL-2's 50-80 band."""
     manifest = make.read_manifest()
-    scores = [manifest[f"neorl2-rocketrecovery-p{k}"]["eval_normalized"] for k in range(4)]
+    scores = [manifest[f"neorl2-{task}-p{k}"]["eval_normalized"] for k in range(4)]
     assert all(50 <= s <= 80 for s in scores), scores
-    ds = make_dataset("neorl2-rocketrecovery", size=500)
+    ds = make_dataset(f"neorl2-{task}", size=500)
     assert len(ds) >= 500 and ds.metadata["seeds"].startswith("0..")
-    assert [p.split(" ")[0] for p in ds.metadata["policies"]] == [
-        f"neorl2-rocketrecovery-p{k}.msgpack" for k in (0, 2, 3)]
-    np.testing.assert_array_equal(make_dataset("neorl2-rocketrecovery", size=500).actions, ds.actions)
+    assert [p.split(" ")[0] for p in ds.metadata["policies"]] == [f"neorl2-{task}-p{k}.msgpack" for k in (0, 2, 3)]
+    np.testing.assert_array_equal(make_dataset(f"neorl2-{task}", size=500).actions, ds.actions)
