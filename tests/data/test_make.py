@@ -235,3 +235,23 @@ def test_shipped_neorl2_policies_make_their_data(task):
     assert len(ds) >= 500 and ds.metadata["seeds"].startswith("0..")
     assert [p.split(" ")[0] for p in ds.metadata["policies"]] == [f"neorl2-{task}-p{k}.msgpack" for k in (0, 2, 3)]
     np.testing.assert_array_equal(make_dataset(f"neorl2-{task}", size=500).actions, ds.actions)
+
+
+def test_neorl2_policies_act_as_neorl2s_do():
+    """Deterministic SAC mean on most tasks; on Fusion that mean plus N(0, 0.05^2) noise and on Simglucose a sampled
+    action, both drawn from the trajectory's seed (neorl2.md 0.3)."""
+    import jax
+
+    from hybridrl.nets import TanhGaussianActor
+
+    params = TanhGaussianActor((8,), 2).init(jax.random.PRNGKey(0), np.zeros((1, 3), np.float32))
+    obs = np.ones(3, np.float32)
+    mean = make._neorl2_policy("RocketRecovery", params, (8,), 2)
+    np.testing.assert_array_equal(mean(0)(obs), mean(1)(obs))
+    fusion = make._neorl2_policy("Fusion", params, (8,), 2)
+    noise = np.array([fusion(seed)(obs) for seed in range(400)]) - mean(0)(obs)
+    assert 0.045 < noise.std() < 0.055 and abs(noise.mean()) < 0.01
+    np.testing.assert_array_equal(fusion(3)(obs), fusion(3)(obs))
+    sampled = make._neorl2_policy("Simglucose", params, (8,), 2)
+    assert not np.array_equal(sampled(0)(obs), sampled(1)(obs))
+    np.testing.assert_array_equal(sampled(5)(obs), sampled(5)(obs))
