@@ -228,7 +228,7 @@ def finetune(
     from hybridrl.agents import get_agent
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunError
-    from hybridrl.train.online import OnlineConfig, load_online_config
+    from hybridrl.train.online import OnlineConfig, load_online_config, offline_run_config
     from hybridrl.train.run_dir import run_mode
 
     _enable_compilation_cache()
@@ -259,9 +259,10 @@ def finetune(
             ds = _load_data(config.dataset, columns)
     else:
         if init_from is not None:
-            if run_mode(init_from) is not None or not (init_from / "config.json").exists():
-                _fail(f"--init-from {init_from}: not an offline run folder; pass the folder of a `hybridrl train` run")
-            recorded = json.loads((init_from / "config.json").read_text())["run"]
+            try:
+                recorded = offline_run_config(init_from)["run"]
+            except RunError as exc:
+                _fail(str(exc))
             algo, dataset = algo or recorded["algo"], dataset or recorded["dataset"]
             offline_steps = 0 if offline_steps is None else offline_steps
             seeds = recorded["seeds"] if seeds is None else seeds

@@ -57,9 +57,9 @@ class Recipe:
 
             return lock_id(int(self.kind[1:]))
         if self.env == "neorl2":
-            from hybridrl.envs.neorl2 import TASKS, env_id
+            from hybridrl.envs.neorl2 import TASK_NAMES, env_id
 
-            return env_id({t.lower(): t for t in TASKS}[self.kind.split("-")[0]])
+            return env_id(TASK_NAMES[self.kind.split("-")[0]])
         return ENVS[self.env]
 
     @property
@@ -93,10 +93,9 @@ def _parse_lock(name: str, horizon: str) -> Recipe:
 def _parse_neorl2(name: str, task: str) -> Recipe:
     """'neorl2-TASK' (train split) or 'neorl2-TASK-val': NeoRL-2's data by its collection protocol, DMSD from its
     published PID gains, the other tasks from shipped behaviour policies (neorl2-TASK-p0 .. -p3)."""
-    from hybridrl.envs.neorl2 import TASKS
+    from hybridrl.envs.neorl2 import TASK_NAMES as tasks
 
     task, _, split = task.partition("-")
-    tasks = {t.lower(): t for t in TASKS}
     if task not in tasks or split not in ("", "train", "val"):
         raise DatasetError(f"unknown dataset '{name}'; NeoRL-2 data are named neorl2-TASK[-val] with TASK in "
                            f"{', '.join(sorted(tasks))}")
@@ -153,12 +152,14 @@ def make_dataset(name: str, size: int | None = None, seed: int = 0, num_envs: in
     if recipe.env == "lock":
         return _lock_data(recipe, size, seed)
     if recipe.env == "neorl2":
+        from hybridrl.envs.neorl2 import TASK_NAMES
+
         task, split = recipe.kind.rsplit("-", 1)
         if task == "dmsd":
             from hybridrl.envs.neorl2.dmsd import regenerate_dmsd
 
             return regenerate_dmsd(split, size, first_seed=seed, on_progress=on_progress)  # trajectory i: seed + i
-        return _neorl2_data(recipe, split, size, seed, policy_dir, on_progress)
+        return _neorl2_data(recipe, TASK_NAMES[task], split, size, seed, policy_dir, on_progress)
     size = DEFAULT_SIZE if size is None else size
     if recipe.kind == "medium-replay":
         if seed != 0:
@@ -184,12 +185,11 @@ def make_dataset(name: str, size: int | None = None, seed: int = 0, num_envs: in
     )
 
 
-def _neorl2_data(recipe: Recipe, split: str, size: int | None, seed: int, policy_dir: Path,
+def _neorl2_data(recipe: Recipe, task: str, split: str, size: int | None, seed: int, policy_dir: Path,
                  on_progress: Callable[[int, int], None] | None = None) -> Dataset:
-    """NeoRL-2's ``split`` of one learned-policy task by its collection protocol, with our shipped policies."""
+    """NeoRL-2's ``split`` of one learned-policy ``task`` by its collection protocol, with our shipped policies."""
     from hybridrl.envs.neorl2.collect import collect
 
-    task = recipe.env_id.split("/")[1].removesuffix("-v0")
     manifest = read_manifest(policy_dir)
     keys = [f"neorl2-{task.lower()}-p{k}" for k in NEORL2_SPLIT_POLICIES[split]]
     missing = [k for k in keys if k not in manifest]
@@ -214,7 +214,7 @@ def _neorl2_policy(task: str, params: Any, hidden_dims: tuple[int, ...], act_dim
     from hybridrl.nets import TanhGaussianActor, tanh_gaussian_sample
 
     actor = TanhGaussianActor(hidden_dims, act_dim)
-    mean = jax.jit(lambda obs: jnp.tanh(actor.apply(params, obs[None])[0][0]))
+    mean = _sac_mean(params, hidden_dims, act_dim)
     sample = jax.jit(lambda obs, key: tanh_gaussian_sample(*actor.apply(params, obs[None]), key)[0][0])
     noise = NEORL2_NOISE.get(task, 0.0)
 
@@ -227,7 +227,7 @@ def _neorl2_policy(task: str, params: Any, hidden_dims: tuple[int, ...], act_dim
             if task in NEORL2_SAMPLED:
                 key, sub = jax.random.split(key)
                 return np.asarray(sample(obs, sub))
-            action = np.asarray(mean(obs))
+            action = mean(obs[None])[0]
             return action + rng.normal(0.0, noise, action.shape).astype(np.float32) if noise else action
 
         return act
@@ -364,10 +364,10 @@ def _policy_name(name: str) -> tuple[str, bool]:
     neorl2-TASK-pK (K = 0..3, NeoRL-2's four checkpoints; 1 collects val, the others train)."""
     import re
 
-    from hybridrl.envs.neorl2 import TASKS, env_id
+    from hybridrl.envs.neorl2 import TASK_NAMES, env_id
 
     found = re.fullmatch(r"neorl2-([a-z]+)-p([0-3])", name)
-    tasks = {t.lower(): t for t in TASKS if t != "DMSD"}
+    tasks = {key: task for key, task in TASK_NAMES.items() if task != "DMSD"}
     if found and found[1] in tasks:
         return env_id(tasks[found[1]]), False
     recipe = None if name.startswith("neorl2-") else parse_name(name)

@@ -586,18 +586,24 @@ def _restore(out: Path, states, keys, buffer, capacity: int, offline_steps: int 
     return restored["states"], restored["keys"], buffer, int(restored["step"])
 
 
+def offline_run_config(run: Path) -> dict[str, Any]:
+    """The config.json of the offline run folder that ``--init-from`` names; a RunError if there is none."""
+    if not (run / "config.json").exists():
+        raise RunError(f"--init-from {run}: no config.json there; pass the folder of a finished `hybridrl train` run")
+    recorded = read_json(run / "config.json")
+    if "mode" in recorded or "steps" not in recorded.get("run", {}):
+        raise RunError(f"--init-from {run}: not an offline run folder (its config.json is not that of `hybridrl train "
+                       "ALGO --dataset ...`); pass the folder of an offline run")
+    return recorded
+
+
 def _init_from(run: Path, states, config: OnlineConfig, prep: Preprocessing, dataset: Dataset):
     """(``states`` with every field but the optimizer states (``*_opt``) taken from the newest checkpoint of the
     offline run folder ``run``, a record of where they came from). Networks, targets and temperatures carry over;
     the optimizers start fresh, as the new run may use other learning rates or schedules. The run must match in
     algorithm, data, seeds and preprocessing."""
     where = f"--init-from {run}"
-    if not (run / "config.json").exists():
-        raise RunError(f"{where}: no config.json there; pass the folder of a finished `hybridrl train` run")
-    recorded = read_json(run / "config.json")
-    if "mode" in recorded or "steps" not in recorded.get("run", {}):
-        raise RunError(f"{where}: not an offline run folder (its config.json is not that of `hybridrl train ALGO "
-                       "--dataset ...`); pass the folder of an offline run")
+    recorded = offline_run_config(run)
     other = recorded["run"]
     if other["algo"] != config.algo:
         raise RunError(f"{where}: it trained {other['algo']}, not {config.algo}; fine-tune it with "

@@ -19,6 +19,7 @@ TASKS: dict[str, tuple[str, int, dict]] = {
     "Fusion": ("hybridrl.envs.neorl2.fusion:FusionEnv", 100, {"random_target": True, "mode": "train"}),
     "SafetyHalfCheetah": ("hybridrl.envs.neorl2.halfcheetah:SafetyHalfCheetahEnv", 1000, {}),
 }
+TASK_NAMES = {task.lower(): task for task in TASKS}  # as data and policy names spell them: neorl2-dmsd -> DMSD
 
 
 def env_id(task: str) -> str:
