@@ -7,6 +7,11 @@ then cut at the first episode end at or beyond that count. NeoRL-2 collects in b
 cut makes the result the same either way, so collection stops as soon as the count is reached. For
 SafetyHalfCheetah, every trajectory with a step rewarded below -99 (a constraint violation) is then dropped.
 
+One deviation, so that a seed determines the data: Pipeline's constructor draws the first target from an
+unseeded generator and its resets keep it, so NeoRL-2's own Pipeline collection is not reproducible. Here
+Pipeline runs with ``keep_target=False``: each trajectory draws its target, uniform over the same four values,
+from its seeded reset.
+
 A policy is given as a factory: ``factory(seed)`` returns the per-step ``obs -> action`` function for the
 trajectory of that seed, so a policy with memory (DMSD's PID) starts afresh and a noisy one draws its noise
 from the trajectory's seed.
@@ -26,6 +31,7 @@ from hybridrl.envs.scores import reference_scores
 
 SPLIT_SAMPLES = {"train": 100_000, "val": 20_000}
 VIOLATION_REWARD = -99.0  # SafetyHalfCheetah: a step above the speed limit is rewarded -100
+ENV_OPTIONS = {"Pipeline": {"keep_target": False}}  # the documented flags that make a trajectory follow its seed
 
 PolicyFactory = Callable[[int], Callable[[np.ndarray], np.ndarray]]
 _FIELDS = ("obs", "action", "reward", "next_obs", "done", "truncated")
@@ -46,7 +52,8 @@ def collect(task: str, policies: Sequence[PolicyFactory], split: str = "train", 
     collected = 0
     while collected < target:
         i = len(trajectories)
-        trajectories.append(_rollout(gym.make(env_id(task)), policies[i % len(policies)](first_seed + i), first_seed + i))
+        env = gym.make(env_id(task), **ENV_OPTIONS.get(task, {}))
+        trajectories.append(_rollout(env, policies[i % len(policies)](first_seed + i), first_seed + i))
         collected += len(trajectories[-1]["reward"])
         if on_progress is not None:
             on_progress(min(collected, target), target)
