@@ -6,7 +6,8 @@
 #   STEPS=2000 FQE_STEPS=500 KEEP=/tmp/trial scripts/neorl2_results.sh bc DMSD     a quick trial
 # The data: $HYBRIDRL_NEORL2_DATA (default ../shared/data/neorl2), TASK-train.npz where we have it, else
 # TASK-val.npz (RandomFrictionHopper, RocketRecovery, Fusion: only the val split is at hand, so it is the
-# training data here, with NeoRL-2's default truncation). Pipeline has no file and is skipped. Fusion needs
+# training data here, with NeoRL-2's default truncation). Pipeline has no official file: it trains on our
+# regenerated train split (`hybridrl data make neorl2-pipeline`, under runs/datasets). Fusion needs
 # $HYBRIDRL_NEORL2_FUSION_DIR (default: the data folder's fusion/). Every 20k steps an evaluation (10 episodes
 # per seed) and a kept checkpoint; FQE then ranks each seed's checkpoints. A finished run's config,
 # evaluations, summary and selection are copied to $KEEP/TASK/ALGO (default results/neorl2, tracked by git); a run found
@@ -24,9 +25,13 @@ every=$((STEPS / 5))
 for task in $TASKS; do
   file=$DATA/$task-train.npz
   [ -f "$file" ] || file=$DATA/$task-val.npz
-  if [ ! -f "$file" ]; then
-    echo "skipping $task: no $task-train.npz or $task-val.npz in $DATA" >&2
-    continue
+  if [ ! -f "$file" ]; then  # no official file: our regenerated train data, where its policies are shipped
+    name=neorl2-$(echo "$task" | tr '[:upper:]' '[:lower:]')
+    file=runs/datasets/hybridrl/$name-train-v0
+    if [ ! -d "$file" ] && ! "${RUN[@]}" hybridrl data make "$name" --root runs/datasets; then
+      echo "skipping $task: no $task-train.npz or $task-val.npz in $DATA, and no regenerated data" >&2
+      continue
+    fi
   fi
   for algo in $ALGOS; do
     kept=$KEEP/$task/$algo

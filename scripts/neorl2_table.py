@@ -2,8 +2,9 @@
 
     python scripts/neorl2_table.py results/neorl2 [--data DIR]
 
-For each task: NeoRL-2's data score of the training file (neorl2.md 0.4; DIR defaults to
-$HYBRIDRL_NEORL2_DATA or ../shared/data/neorl2). For each algorithm:
+For each task: NeoRL-2's data score (neorl2.md 0.4) of the data its runs trained on, as their config.json
+names it: an official file, or our regenerated data where no official file is at hand (Pipeline). A task with
+no run yet shows the official file in DIR ($HYBRIDRL_NEORL2_DATA or ../shared/data/neorl2). For each algorithm:
 
 - last: the normalized score of the last evaluation, mean +- std over seeds (population std);
 - FQE: for each seed, the checkpoint FQE ranks first among that seed's checkpoints (selection.json), scored by
@@ -42,10 +43,16 @@ def run_scores(run: Path) -> tuple[np.ndarray, np.ndarray] | None:
     return np.array([by[(last, s)] for s in seeds]), np.array(fqe)
 
 
-def data_file(data: Path, task: str) -> Path | None:
+def data_file(root: Path, data: Path, task: str) -> tuple[Path, str] | None:
+    """(the training data of the task's runs, its label); without a run, the official file in ``data``."""
+    for algo in ALGOS:
+        config = root / task / algo / "config.json"
+        if config.exists():
+            source = Path(json.loads(config.read_text())["dataset"]["source"])
+            return source, (source.name if source.suffix == ".npz" else f"{source.name} (ours, regenerated)")
     for split in ("train", "val"):
         if (data / f"{task}-{split}.npz").exists():
-            return data / f"{task}-{split}.npz"
+            return data / f"{task}-{split}.npz", f"{task}-{split}.npz"
     return None
 
 
@@ -60,21 +67,23 @@ def main() -> None:
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("HYBRIDRL_NEORL2_DATA", "../shared/data/neorl2")))
     args = parser.parse_args()
-    from hybridrl.envs.neorl2.data import data_score, load_neorl2
+    from hybridrl.data.loaders import load_dataset
+    from hybridrl.envs.neorl2.data import data_score
 
     print("| task | training file | data score | " + " | ".join(f"{a} last | {a} FQE" for a in ALGOS) + " |")
     print("|" + "---|" * (3 + 2 * len(ALGOS)))
     for task in TASKS:
-        path = data_file(args.data, task)
-        if path is None:
+        found_data = data_file(args.root, args.data, task)
+        if found_data is None:
             print(f"| {task} | none at hand | – | " + " | ".join("not run" for _ in range(2 * len(ALGOS))) + " |")
             continue
-        score = data_score(load_neorl2(path))
+        path, label = found_data
+        score = data_score(load_dataset(path))
         cells = []
         for algo in ALGOS:
             found = run_scores(args.root / task / algo)
             cells += ["not run", "not run"] if found is None else [cell(found[0], score), cell(found[1], score)]
-        print(f"| {task} | {path.name} | {score:.1f} | " + " | ".join(cells) + " |")
+        print(f"| {task} | {label} | {score:.1f} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
