@@ -16,18 +16,15 @@ halfcheetah-medium-expert walker2d-medium walker2d-medium-replay walker2d-medium
 STEPS=${STEPS:-100000}
 ROOT=runs/datasets
 source "$(dirname "$0")/lib.sh"
-finished() {  # finished RUN_DIR: its summary has reached STEPS
-  [ -f "$1/summary.json" ] && python -c "import json,sys; sys.exit(json.load(open('$1/summary.json'))['step'] < $STEPS)"
-}
 for data in $DATASETS; do
   path=$ROOT/hybridrl/$data-v0
   for algo in $ALGOS; do
     kept=results/first-results/$data/$algo
     out=runs/first-results/$data/$algo
-    finished "$kept" && continue
+    finished "$kept" "$STEPS" && continue
     [ -d "$path" ] || "${RUN[@]}" hybridrl data make "$data" --root "$ROOT"
     if [ -f "$out/config.json" ]; then
-      finished "$out" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
+      finished "$out" "$STEPS" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
     else
       "${RUN[@]}" hybridrl train "$algo" --dataset "$path" --steps "$STEPS" --seeds 3 --eval-every 10000 \
         --eval-episodes 10 --out "$out" --no-progress

@@ -15,3 +15,7 @@ keep() {  # keep RUN_DIR KEPT_DIR [EXTRA_FILE...]: copy a finished run's config,
     cp "$out/$file" "$kept/"
   done
 }
+
+finished() {  # finished RUN_DIR STEPS: the run's summary has reached STEPS
+  [ -f "$1/summary.json" ] && python -c "import json,sys; sys.exit(json.load(open('$1/summary.json'))['step'] < $2)"
+}

@@ -9,41 +9,57 @@
 # training data here, with NeoRL-2's default truncation). Pipeline has no official file: it trains on our
 # regenerated train split (`hybridrl data make neorl2-pipeline`, under runs/datasets). Fusion needs
 # $HYBRIDRL_NEORL2_FUSION_DIR (default: the data folder's fusion/). Every 20k steps an evaluation (10 episodes
-# per seed) and a kept checkpoint; FQE then ranks each seed's checkpoints. A finished run's config,
-# evaluations, summary and selection are copied to $KEEP/TASK/ALGO (default results/neorl2, tracked by git); a run found
-# there is skipped. Then:   python scripts/neorl2_table.py results/neorl2
+# per seed) and a kept checkpoint. Two passes: first every run trains, then FQE ranks each run's checkpoints
+# (SELECT=0 skips the second pass). FQE costs more than training: 15 candidates (5 checkpoints x 3 seeds), 2
+# critics each, 20k steps, about 30 minutes of one core per run against 7 for BC's training. A finished run's
+# config, evaluations and summary are copied to $KEEP/TASK/ALGO (default results/neorl2, tracked by git), and its
+# selection.json after FQE; a step already kept there is skipped. Then:   python scripts/neorl2_table.py results/neorl2
 set -euo pipefail
 ALGOS=${1:-"bc td3_bc iql"}
 TASKS=${2:-"DMSD Simglucose SafetyHalfCheetah RandomFrictionHopper RocketRecovery Fusion Pipeline"}
 STEPS=${STEPS:-100000}
 FQE_STEPS=${FQE_STEPS:-20000}
+SELECT=${SELECT:-1}
 KEEP=${KEEP:-results/neorl2}
 DATA=${HYBRIDRL_NEORL2_DATA:-../shared/data/neorl2}
 export HYBRIDRL_NEORL2_FUSION_DIR=${HYBRIDRL_NEORL2_FUSION_DIR:-$DATA/fusion}
 source "$(dirname "$0")/lib.sh"
 every=$((STEPS / 5))
-for task in $TASKS; do
-  file=$DATA/$task-train.npz
-  [ -f "$file" ] || file=$DATA/$task-val.npz
-  if [ ! -f "$file" ]; then  # no official file: our regenerated train data, where its policies are shipped
-    name=neorl2-$(echo "$task" | tr '[:upper:]' '[:lower:]')
-    file=runs/datasets/hybridrl/$name-train-v0
-    if [ ! -d "$file" ] && ! "${RUN[@]}" hybridrl data make "$name" --root runs/datasets; then
-      echo "skipping $task: no $task-train.npz or $task-val.npz in $DATA, and no regenerated data" >&2
-      continue
-    fi
-  fi
+data_for() {  # data_for TASK: set $file to the task's training data; fail if there is none
+  file=$DATA/$1-train.npz
+  [ -f "$file" ] || file=$DATA/$1-val.npz
+  [ -f "$file" ] && return
+  # no official file: our regenerated train data, where its policies are shipped
+  local name
+  name=neorl2-$(echo "$1" | tr '[:upper:]' '[:lower:]')
+  file=runs/datasets/hybridrl/$name-train-v0
+  [ -d "$file" ] || "${RUN[@]}" hybridrl data make "$name" --root runs/datasets && return
+  echo "skipping $1: no $1-train.npz or $1-val.npz in $DATA, and no regenerated data" >&2
+  return 1
+}
+for task in $TASKS; do  # pass 1: train
+  data_for "$task" || continue
   for algo in $ALGOS; do
     kept=$KEEP/$task/$algo
     out=runs/neorl2/$task/$algo-$STEPS
-    [ -f "$kept/selection.json" ] && continue
+    finished "$kept" "$STEPS" && continue
     if [ -f "$out/config.json" ]; then
-      "${RUN[@]}" hybridrl train --resume "$out" --no-progress
+      finished "$out" "$STEPS" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
     else
       "${RUN[@]}" hybridrl train "$algo" --dataset "$file" --steps "$STEPS" --seeds 3 --eval-every "$every" \
         --eval-episodes 10 --keep-checkpoints 6 --out "$out" --no-progress
     fi
-    "${RUN[@]}" hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
+    keep "$out" "$kept"
+  done
+done
+[ "$SELECT" = 1 ] || exit 0
+for task in $TASKS; do  # pass 2: FQE checkpoint selection on the same data
+  data_for "$task" || continue
+  for algo in $ALGOS; do
+    kept=$KEEP/$task/$algo
+    out=runs/neorl2/$task/$algo-$STEPS
+    [ -f "$kept/selection.json" ] && continue
+    [ -f "$out/selection.json" ] || "${RUN[@]}" hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
     keep "$out" "$kept" selection.json
   done
 done

@@ -8,7 +8,8 @@ no run yet shows the official file in DIR ($HYBRIDRL_NEORL2_DATA or ../shared/da
 
 - last: the normalized score of the last evaluation, mean +- std over seeds (population std);
 - FQE: for each seed, the checkpoint FQE ranks first among that seed's checkpoints (selection.json), scored by
-  its evaluation; mean +- std over seeds. No online return takes part in the choice.
+  its evaluation; mean +- std over seeds. No online return takes part in the choice. "FQE not run" until the
+  second pass of scripts/neorl2_results.sh has reached the run.
 
 A mark after a score says whether it beats the data score by more than 3 points (NeoRL-2's test).
 """
@@ -26,21 +27,25 @@ ALGOS = ("bc", "td3_bc", "iql")
 TASKS = ("Pipeline", "Simglucose", "RocketRecovery", "RandomFrictionHopper", "DMSD", "Fusion", "SafetyHalfCheetah")
 
 
-def run_scores(run: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """(last-evaluation score per seed, FQE-selected score per seed), or None if the run is not there."""
-    if not (run / "selection.json").exists():
+def run_scores(run: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """(last-evaluation score per seed, FQE-selected score per seed or None before FQE has run), or None if the
+    run is not there."""
+    if not (run / "summary.json").exists():
         return None
     evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
     by = {(r["step"], r["seed"]): r["normalized_score"] for r in evals}
     seeds = sorted({r["seed"] for r in evals})
     last = max(r["step"] for r in evals)
+    final = np.array([by[(last, s)] for s in seeds])
+    if not (run / "selection.json").exists():
+        return final, None
     candidates = json.loads((run / "selection.json").read_text())["candidates"]
     fqe = []
     for seed in seeds:
         mine = [c for c in candidates if c["seed"] == seed]
         pick = max(mine, key=lambda c: c["fqe"])
         fqe.append(by[(pick["step"], seed)])
-    return np.array([by[(last, s)] for s in seeds]), np.array(fqe)
+    return final, np.array(fqe)
 
 
 def data_file(root: Path, data: Path, task: str) -> tuple[Path, str] | None:
@@ -82,7 +87,10 @@ def main() -> None:
         cells = []
         for algo in ALGOS:
             found = run_scores(args.root / task / algo)
-            cells += ["not run", "not run"] if found is None else [cell(found[0], score), cell(found[1], score)]
+            if found is None:
+                cells += ["not run", "not run"]
+            else:
+                cells += [cell(found[0], score), "FQE not run" if found[1] is None else cell(found[1], score)]
         print(f"| {task} | {label} | {score:.1f} | " + " | ".join(cells) + " |")
 
 
