@@ -8,7 +8,7 @@
 # evaluations and summary are copied to results/first-results/DATASET/ALGO, which is tracked by git: runs/ does
 # not outlive a session, results/ does. A run found there is skipped, an unfinished one in runs/ is resumed,
 # so rerunning the script continues where it stopped. Then:
-#   python scripts/results_table.py results/first-results > docs/results.md
+#   python scripts/results_table.py results/first-results | python scripts/update_results_doc.py docs/results.md
 set -euo pipefail
 ALGOS=${1:-"bc td3_bc iql"}
 DATASETS=${2:-"hopper-medium hopper-medium-replay hopper-medium-expert halfcheetah-medium halfcheetah-medium-replay \
