@@ -529,6 +529,46 @@ def select(
     console.print("written: " + ", ".join(str(p) for p in paths))
 
 
+@app.command("evaluate")
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="a run folder with checkpoints"),
+    step: Optional[int] = typer.Option(None, "--step", help="checkpoint step [default: the newest]"),
+    episodes: int = typer.Option(100, "--episodes", help="episodes per seed"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="reset seed of the first episode [default: the run's "
+                                       "seed + 10,000, where training's evaluations start]"),
+    as_json: bool = typer.Option(False, "--json", help="print the records as JSON instead of a table"),
+) -> None:
+    """Score a run's policies at a checkpoint on more episodes; appends to RUN_DIR/evaluations.jsonl."""
+    import numpy as np
+
+    from hybridrl.evaluate.policy import EVALUATIONS, evaluate_run
+    from hybridrl.train.run_dir import RunError
+
+    _enable_compilation_cache()
+    try:
+        with err_console.status(f"evaluating {run_dir}: {episodes} episodes per seed"):
+            records = evaluate_run(run_dir, step, episodes, seed)
+    except (RunError, ValueError) as exc:
+        _fail(str(exc))
+    if as_json:
+        console.print_json(json.dumps(records))
+        return
+    scored = "normalized_score" in records[0]
+    table = Table(title=f"{run_dir} at step {records[0]['step']:,}: {episodes} episodes per seed from reset seed "
+                        f"{records[0]['eval_seed']}")
+    for column in ("seed", "return mean", "return std", "length mean", *(["normalized"] if scored else [])):
+        table.add_column(column, justify="right")
+    for r in records:
+        table.add_row(str(r["seed"]), f"{r['return_mean']:.1f}", f"{r['return_std']:.1f}", f"{r['length_mean']:.1f}",
+                      *([f"{r['normalized_score']:.1f}"] if scored else []))
+    console.print(table)
+    key = "normalized_score" if scored else "return_mean"
+    values = np.array([r[key] for r in records])
+    console.print(f"{'normalized score' if scored else 'return'} over {len(records)} seed(s): "
+                  f"[bold]{values.mean():.1f} ± {values.std():.1f}[/] (std over seeds); "
+                  f"appended to {Path(run_dir) / EVALUATIONS}", soft_wrap=True)
+
+
 @app.command("report")
 def report(
     run_dirs: list[Path] = typer.Argument(..., help="run folders, or folders that hold them (searched recursively for config.json)"),

@@ -13,13 +13,18 @@
 # (SELECT=0 skips the second pass). FQE costs more than training: 15 candidates (5 checkpoints x 3 seeds), 2
 # critics each, 20k steps, about 30 minutes of one core per run against 7 for BC's training. A finished run's
 # config, evaluations and summary are copied to $KEEP/TASK/ALGO (default results/neorl2, tracked by git), and its
-# selection.json after FQE; a step already kept there is skipped. Then:   python scripts/neorl2_table.py results/neorl2
+# selection.json after FQE; a step already kept there is skipped. Ten evaluation episodes per seed are too few to
+# tell a policy from its data on tasks with random patients, targets or winds (Simglucose's BC scored 84.4 on them
+# and 73.6 on 50 others), so the last checkpoint of every run, and FQE's pick for every seed, are scored again on
+# EVAL_EPISODES episodes per seed (default 100; `hybridrl evaluate`, kept in evaluations.jsonl; 0 skips it).
+# Then:   python scripts/neorl2_table.py results/neorl2
 set -euo pipefail
 ALGOS=${1:-"bc td3_bc iql"}
 TASKS=${2:-"DMSD Simglucose SafetyHalfCheetah RandomFrictionHopper RocketRecovery Fusion Pipeline"}
 STEPS=${STEPS:-100000}
 FQE_STEPS=${FQE_STEPS:-20000}
 SELECT=${SELECT:-1}
+EVAL_EPISODES=${EVAL_EPISODES:-100}
 KEEP=${KEEP:-results/neorl2}
 DATA=${HYBRIDRL_NEORL2_DATA:-../shared/data/neorl2}
 export HYBRIDRL_NEORL2_FUSION_DIR=${HYBRIDRL_NEORL2_FUSION_DIR:-$DATA/fusion}
@@ -37,19 +42,32 @@ data_for() {  # data_for TASK: set $file to the task's training data; fail if th
   echo "skipping $1: no $1-train.npz or $1-val.npz in $DATA, and no regenerated data" >&2
   return 1
 }
+evaluated() {  # evaluated KEPT_DIR STEP: the run's checkpoint at STEP was scored on EVAL_EPISODES episodes per seed
+  [ "$EVAL_EPISODES" = 0 ] || { [ -f "$1/evaluations.jsonl" ] && python -c "import json,sys
+sys.exit(not any(r['step'] == $2 and r['episodes'] == $EVAL_EPISODES for r in map(json.loads, open('$1/evaluations.jsonl'))))"; }
+}
+evaluate() {  # evaluate RUN_DIR KEPT_DIR STEP [EXTRA_FILE...]: score STEP on EVAL_EPISODES episodes per seed, keep it
+  local out=$1 kept=$2 step=$3
+  shift 3
+  evaluated "$kept" "$step" && return
+  "${RUN[@]}" hybridrl evaluate "$out" --step "$step" --episodes "$EVAL_EPISODES" > /dev/null
+  keep "$out" "$kept" evaluations.jsonl "$@"
+}
 for task in $TASKS; do  # pass 1: train
   data_for "$task" || continue
   for algo in $ALGOS; do
     kept=$KEEP/$task/$algo
     out=runs/neorl2/$task/$algo-$STEPS
-    finished "$kept" "$STEPS" && continue
-    if [ -f "$out/config.json" ]; then
-      finished "$out" "$STEPS" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
-    else
-      "${RUN[@]}" hybridrl train "$algo" --dataset "$file" --steps "$STEPS" --seeds 3 --eval-every "$every" \
-        --eval-episodes 10 --keep-checkpoints 6 --out "$out" --no-progress
+    if ! finished "$kept" "$STEPS"; then
+      if [ -f "$out/config.json" ]; then
+        finished "$out" "$STEPS" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
+      else
+        "${RUN[@]}" hybridrl train "$algo" --dataset "$file" --steps "$STEPS" --seeds 3 --eval-every "$every" \
+          --eval-episodes 10 --keep-checkpoints 6 --out "$out" --no-progress
+      fi
+      keep "$out" "$kept"
     fi
-    keep "$out" "$kept"
+    evaluate "$out" "$kept" "$STEPS"
   done
 done
 [ "$SELECT" = 1 ] || exit 0
@@ -58,8 +76,14 @@ for task in $TASKS; do  # pass 2: FQE checkpoint selection on the same data
   for algo in $ALGOS; do
     kept=$KEEP/$task/$algo
     out=runs/neorl2/$task/$algo-$STEPS
-    [ -f "$kept/selection.json" ] && continue
-    [ -f "$out/selection.json" ] || "${RUN[@]}" hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
-    keep "$out" "$kept" selection.json
+    if [ ! -f "$kept/selection.json" ]; then
+      [ -f "$out/selection.json" ] || "${RUN[@]}" hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
+      keep "$out" "$kept" selection.json
+    fi
+    for step in $(python -c "import json
+c = json.load(open('$kept/selection.json'))['candidates']
+print(*sorted({max((x for x in c if x['seed'] == s), key=lambda x: x['fqe'])['step'] for s in {x['seed'] for x in c}}))"); do
+      evaluate "$out" "$kept" "$step" selection.json  # FQE's pick for some seed
+    done
   done
 done

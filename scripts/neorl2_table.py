@@ -6,10 +6,14 @@ For each task: NeoRL-2's data score (neorl2.md 0.4) of the data its runs trained
 names it: an official file, or our regenerated data where no official file is at hand (Pipeline). A task with
 no run yet shows the official file in DIR ($HYBRIDRL_NEORL2_DATA or ../shared/data/neorl2). For each algorithm:
 
-- last: the normalized score of the last evaluation, mean +- std over seeds (population std);
-- FQE: for each seed, the checkpoint FQE ranks first among that seed's checkpoints (selection.json), scored by
-  its evaluation; mean +- std over seeds. No online return takes part in the choice. "FQE not run" until the
+- last: the normalized score of the last checkpoint, mean +- std over seeds (population std);
+- FQE: for each seed, the checkpoint FQE ranks first among that seed's checkpoints (selection.json), scored the
+  same way; mean +- std over seeds. No online return takes part in the choice. "FQE not run" until the
   second pass of scripts/neorl2_results.sh has reached the run.
+
+A checkpoint is scored by its evaluation with the most episodes: evaluations.jsonl (`hybridrl evaluate`, 100
+episodes per seed in scripts/neorl2_results.sh) where it is there, else training's eval.jsonl (10 episodes). A
+cell says how many episodes per seed it rests on.
 
 A mark after a score says whether it beats the data score by more than 3 points (NeoRL-2's test).
 """
@@ -27,25 +31,36 @@ ALGOS = ("bc", "td3_bc", "iql")
 TASKS = ("Pipeline", "Simglucose", "RocketRecovery", "RandomFrictionHopper", "DMSD", "Fusion", "SafetyHalfCheetah")
 
 
-def run_scores(run: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """(last-evaluation score per seed, FQE-selected score per seed or None before FQE has run), or None if the
-    run is not there."""
+Scores = tuple[np.ndarray, int]  # (normalized score per seed, fewest episodes per seed behind them)
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def run_scores(run: Path) -> tuple[Scores, Scores | None] | None:
+    """(last checkpoint's scores, FQE-selected scores or None before FQE has run), or None if the run is not
+    there."""
     if not (run / "summary.json").exists():
         return None
-    evals = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
-    by = {(r["step"], r["seed"]): r["normalized_score"] for r in evals}
+    evals = _records(run / "eval.jsonl")
+    by = {}  # (step, seed) -> (score, episodes) of the evaluation with the most episodes
+    for r in evals + _records(run / "evaluations.jsonl"):
+        episodes = r.get("episodes", len(r["returns"]))
+        if episodes > by.get((r["step"], r["seed"]), (None, 0))[1]:
+            by[(r["step"], r["seed"])] = (r["normalized_score"], episodes)
     seeds = sorted({r["seed"] for r in evals})
     last = max(r["step"] for r in evals)
-    final = np.array([by[(last, s)] for s in seeds])
+
+    def scores(steps: list[int]) -> Scores:
+        found = [by[(step, seed)] for step, seed in zip(steps, seeds)]
+        return np.array([score for score, _ in found]), min(episodes for _, episodes in found)
+
     if not (run / "selection.json").exists():
-        return final, None
+        return scores([last] * len(seeds)), None
     candidates = json.loads((run / "selection.json").read_text())["candidates"]
-    fqe = []
-    for seed in seeds:
-        mine = [c for c in candidates if c["seed"] == seed]
-        pick = max(mine, key=lambda c: c["fqe"])
-        fqe.append(by[(pick["step"], seed)])
-    return final, np.array(fqe)
+    picks = [max((c for c in candidates if c["seed"] == seed), key=lambda c: c["fqe"])["step"] for seed in seeds]
+    return scores([last] * len(seeds)), scores(picks)
 
 
 def data_file(root: Path, data: Path, task: str) -> tuple[Path, str] | None:
@@ -61,9 +76,10 @@ def data_file(root: Path, data: Path, task: str) -> tuple[Path, str] | None:
     return None
 
 
-def cell(scores: np.ndarray, data_score: float) -> str:
+def cell(found: Scores, data_score: float) -> str:
+    scores, episodes = found
     beats = "beats" if scores.mean() > data_score + 3 else "does not beat"
-    return f"{scores.mean():.1f} ± {scores.std():.1f} ({beats})"
+    return f"{scores.mean():.1f} ± {scores.std():.1f} ({beats}; {episodes} ep.)"
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from hybridrl.data.sampler import Preprocessing
 from hybridrl.data.transforms import unscale_actions
-from hybridrl.evaluate.rollout import EvalResult, evaluate_policy
+from hybridrl.evaluate.rollout import EvalResult, eval_record, evaluate_policy
 
 
 @dataclasses.dataclass
@@ -29,6 +29,7 @@ class Policy:
     seeds: list[int]
     env_id: str | None = None
     ref: tuple[float, float] | None = None
+    step: int | None = None  # the checkpoint's step, when loaded from a run folder
 
     def __post_init__(self) -> None:
         from hybridrl.train.core import make_act
@@ -63,6 +64,9 @@ def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
     from hybridrl.train.run_dir import read_json, run_mode
 
     run_dir = Path(run_dir)
+    if run_mode(run_dir) == "onpolicy":
+        raise RunError(f"{run_dir}: an hnpg run; its per-timestep policies are scored by its own evaluations "
+                       "(eval.jsonl), not by load_policy")
     if run_mode(run_dir) == "online":
         from hybridrl.train.online import load_online_config, resolve_online_agent_config
 
@@ -85,4 +89,36 @@ def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
     restored = checkpoint.restore(found[step], {"states": states, "keys": keys, "step": 0})
     ref = read_json(run_dir / "config.json").get("reference_scores")
     return Policy(agent, restored["states"], prep, config.seed_list(), config.env,
-                  None if ref is None else (ref["random"], ref["expert"]))
+                  None if ref is None else (ref["random"], ref["expert"]), step)
+
+
+EVALUATIONS = "evaluations.jsonl"
+EVAL_SEED_OFFSET = 10_000  # training evaluates on reset seeds run seed + 10,000, + 10,001, ...
+
+
+def evaluate_run(run_dir: str | Path, step: int | None = None, episodes: int = 100,
+                 seed: int | None = None) -> list[dict[str, Any]]:
+    """Score every seed's policy of a run at a checkpoint (the newest, or ``step``) on ``episodes`` episodes.
+
+    Episode i starts from reset seed ``seed + i``; the default, the run's seed + 10,000, is where training's
+    evaluations start, so the first ``eval_episodes`` episodes are the ones eval.jsonl scored at that step. One
+    record per seed, in eval.jsonl's format plus ``episodes`` and ``eval_seed``, is appended to
+    RUN_DIR/evaluations.jsonl once every episode has finished, and returned.
+    """
+    from hybridrl.train.offline import RunError
+    from hybridrl.train.run_dir import append_jsonl, read_json
+
+    run_dir = Path(run_dir)
+    if episodes < 1:
+        raise RunError(f"--episodes must be at least 1, got {episodes}")
+    policy = load_policy(run_dir, step)
+    if policy.env_id is None:
+        raise RunError(f"{run_dir}: the run names no environment to evaluate in (it was trained without --env "
+                       "on data that names none)")
+    if seed is None:
+        seed = int(read_json(run_dir / "config.json")["run"]["seed"]) + EVAL_SEED_OFFSET
+    result = policy.evaluate(episodes, seed)
+    records = [{**eval_record(policy.step, s, i, result), "episodes": episodes, "eval_seed": seed}
+               for i, s in enumerate(policy.seeds)]
+    append_jsonl(run_dir / EVALUATIONS, records)
+    return records

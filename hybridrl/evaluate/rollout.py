@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -62,3 +62,21 @@ def evaluate_policy(
     returns, lengths = returns.reshape(num_policies, episodes), lengths.reshape(num_policies, episodes)
     return EvalResult(returns, lengths, None if ref is None else normalized_score(returns, ref),
                       costs.reshape(num_policies, episodes) if reports_cost else None)
+
+
+def eval_record(step: int, seed: int, index: int, result: EvalResult) -> dict[str, Any]:
+    """The eval.jsonl record of policy ``index`` (run seed ``seed``) in ``result``."""
+    record = {
+        "step": step,
+        "seed": seed,
+        "return_mean": float(result.returns[index].mean()),
+        "return_std": float(result.returns[index].std()),
+        "length_mean": float(result.lengths[index].mean()),
+        "returns": result.returns[index].tolist(),
+    }
+    if result.normalized is not None:
+        record["normalized_score"] = float(result.normalized[index].mean())
+    if result.costs is not None:  # the env reports a safety cost (e.g. --env 'Hopper-v5[cost=velocity:1.0]')
+        record["cost_mean"] = float(result.costs[index].mean())
+        record["costs"] = result.costs[index].tolist()
+    return record

@@ -16,8 +16,8 @@ from hybridrl.data.dataset import Dataset
 from hybridrl.data.sampler import Preprocessing, make_preprocessing, to_device
 from hybridrl.envs.scores import reference_scores
 from hybridrl.envs.wrappers import make_vec_env
-from hybridrl.evaluate.policy import Policy
-from hybridrl.evaluate.rollout import evaluate_policy
+from hybridrl.evaluate.policy import EVAL_SEED_OFFSET, Policy
+from hybridrl.evaluate.rollout import eval_record, evaluate_policy
 from hybridrl.train import checkpoint
 from hybridrl.train.core import init_states, make_train_chunk
 from hybridrl.train.loggers import RunLog, progress_bar, require
@@ -230,9 +230,9 @@ def evaluate_and_log(policy: Policy, states: Any, step: int, config: Any, envs, 
     fields); mean return and score."""
     seeds = config.seed_list()
     policy.states = states
-    result = evaluate_policy(config.env, policy, len(seeds), config.eval_episodes, seed=config.seed + 10_000,
+    result = evaluate_policy(config.env, policy, len(seeds), config.eval_episodes, seed=config.seed + EVAL_SEED_OFFSET,
                              ref=policy.ref, envs=envs)
-    log.records(step, [{**_eval_record(step, s, i, result), **(extra or {})} for i, s in enumerate(seeds)], "eval")
+    log.records(step, [{**eval_record(step, s, i, result), **(extra or {})} for i, s in enumerate(seeds)], "eval")
     return {"returns": result.returns.mean(1), "scores": None if result.normalized is None else result.normalized.mean(1)}
 
 
@@ -259,23 +259,6 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
 
 def _next_multiple(step: int, every: int) -> int:
     return (step // every + 1) * every
-
-
-def _eval_record(step: int, seed: int, index: int, result) -> dict[str, Any]:
-    record = {
-        "step": step,
-        "seed": seed,
-        "return_mean": float(result.returns[index].mean()),
-        "return_std": float(result.returns[index].std()),
-        "length_mean": float(result.lengths[index].mean()),
-        "returns": result.returns[index].tolist(),
-    }
-    if result.normalized is not None:
-        record["normalized_score"] = float(result.normalized[index].mean())
-    if result.costs is not None:  # the env reports a safety cost (e.g. --env 'Hopper-v5[cost=velocity:1.0]')
-        record["cost_mean"] = float(result.costs[index].mean())
-        record["costs"] = result.costs[index].tolist()
-    return record
 
 
 def _last_eval_from_file(path: Path, seeds: list[int]) -> dict[str, np.ndarray | None] | None:
