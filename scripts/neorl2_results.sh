@@ -15,7 +15,7 @@
 # config, evaluations and summary are copied to $KEEP/TASK/ALGO (default results/neorl2, tracked by git), and its
 # selection.json after FQE; a step already kept there is skipped. Ten evaluation episodes per seed are too few to
 # tell a policy from its data on tasks with random patients, targets or winds (Simglucose's BC scored 84.4 on them
-# and 73.6 on 50 others), so the last checkpoint of every run, and FQE's pick for every seed, are scored again on
+# and 71.6 on 100), so the last checkpoint of every run, and FQE's pick for every seed, are scored again on
 # EVAL_EPISODES episodes per seed (default 100; `hybridrl evaluate`, kept in evaluations.jsonl; 0 skips it).
 # Then:   python scripts/neorl2_table.py results/neorl2
 set -euo pipefail
