@@ -65,8 +65,8 @@ def load_policy(run_dir: str | Path, step: int | None = None) -> Policy:
 
     run_dir = Path(run_dir)
     if run_mode(run_dir) == "onpolicy":
-        raise RunError(f"{run_dir}: an hnpg run; its per-timestep policies are scored by its own evaluations "
-                       "(eval.jsonl), not by load_policy")
+        raise RunError(f"{run_dir}: an hnpg run, whose per-timestep policies cannot be loaded here; its scores are in "
+                       "eval.jsonl (train with a larger --eval-episodes for more episodes)")
     if run_mode(run_dir) == "online":
         from hybridrl.train.online import load_online_config, resolve_online_agent_config
 

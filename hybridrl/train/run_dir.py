@@ -8,6 +8,8 @@
       eval.jsonl           one record per evaluation per seed
       summary.json         final scores, wall time split, peak memory (written when the run ends)
       checkpoints/         step_*.msgpack (Flax msgpack, atomic)
+      evaluations.jsonl    one record per seed per `hybridrl evaluate` (written by it, not by training)
+      selection.json       FQE's ranking of the checkpoints (written by `hybridrl select`)
 """
 
 from __future__ import annotations
