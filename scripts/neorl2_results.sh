@@ -42,7 +42,7 @@ data_for() {  # data_for TASK: set $file to the task's training data; fail if th
   echo "skipping $1: no $1-train.npz or $1-val.npz in $DATA, and no regenerated data" >&2
   return 1
 }
-evaluated() {  # evaluated KEPT_DIR STEP: the run's checkpoint at STEP was scored on EVAL_EPISODES episodes per seed
+evaluated() {  # evaluated KEPT_DIR STEP: STEP was scored on EVAL_EPISODES episodes per seed, or EVAL_EPISODES is 0
   [ "$EVAL_EPISODES" = 0 ] || { [ -f "$1/evaluations.jsonl" ] && python -c "import json,sys
 sys.exit(not any(r['step'] == $2 and r['episodes'] == $EVAL_EPISODES for r in map(json.loads, open('$1/evaluations.jsonl'))))"; }
 }
