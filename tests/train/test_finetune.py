@@ -196,7 +196,8 @@ def test_wsrl_online_phase_improves_a_weak_pre_trained_policy(tmp_path, pendulum
     data. Both seeds improve and the mean return rises more than tenfold (measured 137 and 1000).
 
     Pre-trained to a good policy instead (2,000 updates: 869 and 1000), the same online phase with 1,000 warm-up
-    steps held 1000 on both seeds after 500 online steps and fell to 185 and 116 after 1,000 (docs/finetune.md)."""
+    steps held 1000 on both seeds after 500 online steps and fell to 185 and 116 after 1,000, a dip both seeds
+    recovered from by 3,000 (scripts/wsrl_dip.py, docs/finetune.md)."""
     from hybridrl.data import load_dataset
 
     config = _finetune_config(pendulum_minari, algo="wsrl", offline_steps=300, online_steps=2_000, warmup_steps=200,
