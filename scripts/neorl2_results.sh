@@ -80,9 +80,8 @@ for task in $TASKS; do  # pass 2: FQE checkpoint selection on the same data
       [ -f "$out/selection.json" ] || "${RUN[@]}" hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
       keep "$out" "$kept" selection.json
     fi
-    for step in $(python -c "import json
-c = json.load(open('$kept/selection.json'))['candidates']
-print(*sorted({max((x for x in c if x['seed'] == s), key=lambda x: x['fqe'])['step'] for s in {x['seed'] for x in c}}))"); do
+    for step in $(python -c "import sys; sys.path.insert(0, '$(dirname "$0")'); from neorl2_table import fqe_picks
+print(*sorted(set(fqe_picks('$kept').values())))"); do
       evaluate "$out" "$kept" "$step" selection.json  # FQE's pick for some seed
     done
   done

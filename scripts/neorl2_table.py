@@ -34,8 +34,12 @@ TASKS = ("Pipeline", "Simglucose", "RocketRecovery", "RandomFrictionHopper", "DM
 Scores = tuple[np.ndarray, int]  # (normalized score per seed, fewest episodes per seed behind them)
 
 
-def _records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+def fqe_picks(run: str | Path) -> dict[int, int]:
+    """seed -> step of the checkpoint FQE ranks first among that seed's checkpoints (run/selection.json)."""
+    picks = {}
+    for c in sorted(json.loads((Path(run) / "selection.json").read_text())["candidates"], key=lambda c: -c["fqe"]):
+        picks.setdefault(c["seed"], c["step"])  # the seed's highest estimate; the first of equal ones
+    return picks
 
 
 def run_scores(run: Path) -> tuple[Scores, Scores | None] | None:
@@ -43,9 +47,11 @@ def run_scores(run: Path) -> tuple[Scores, Scores | None] | None:
     there."""
     if not (run / "summary.json").exists():
         return None
-    evals = _records(run / "eval.jsonl")
+    from hybridrl.train.run_dir import read_jsonl
+
+    evals = read_jsonl(run / "eval.jsonl")
     by = {}  # (step, seed) -> (score, episodes) of the evaluation with the most episodes
-    for r in evals + _records(run / "evaluations.jsonl"):
+    for r in evals + read_jsonl(run / "evaluations.jsonl"):
         episodes = r.get("episodes", len(r["returns"]))
         if episodes > by.get((r["step"], r["seed"]), (None, 0))[1]:
             by[(r["step"], r["seed"])] = (r["normalized_score"], episodes)
@@ -58,9 +64,8 @@ def run_scores(run: Path) -> tuple[Scores, Scores | None] | None:
 
     if not (run / "selection.json").exists():
         return scores([last] * len(seeds)), None
-    candidates = json.loads((run / "selection.json").read_text())["candidates"]
-    picks = [max((c for c in candidates if c["seed"] == seed), key=lambda c: c["fqe"])["step"] for seed in seeds]
-    return scores([last] * len(seeds)), scores(picks)
+    picks = fqe_picks(run)
+    return scores([last] * len(seeds)), scores([picks[seed] for seed in seeds])
 
 
 def data_file(root: Path, data: Path, task: str) -> tuple[Path, str] | None:
