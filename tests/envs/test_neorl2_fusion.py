@@ -15,8 +15,10 @@ from gymnasium.utils.env_checker import check_env
 
 import hybridrl.envs  # noqa: F401  (registers neorl2/*-v0)
 from hybridrl.envs.neorl2.fusion import (
+    ACT_DIM,
     MODEL_DIR_ENV,
     MODEL_FILES,
+    OBS_DIM,
     FusionEnv,
     reward_fn,
     terminated_fn,
@@ -176,3 +178,61 @@ def test_check_env_passes_with_restore_on_reset_and_fails_without():
     # NeoRL-2's reset quirk: the second seeded reset starts where the first step left the machine.
     with pytest.raises(AssertionError, match="Deterministic step observations are not equivalent"):
         check_env(FusionEnv(model_dir=FUSION_DIR), skip_render_check=True)
+
+
+def _run_both(mode, seeds, steps, num=3):
+    """Step FusionVectorEnv and a SyncVectorEnv of FusionEnv copies with the same actions and global numpy seed."""
+    kwargs = dict(model_dir=FUSION_DIR, max_episode_steps=3)
+    results = []
+    for vectorization in ("vector_entry_point", "sync"):
+        if vectorization == "sync":
+            envs = gym.make_vec("neorl2/Fusion-v0", num, "sync", vector_kwargs={"autoreset_mode": mode}, **kwargs)
+        else:
+            envs = gym.make_vec("neorl2/Fusion-v0", num, "vector_entry_point", autoreset_mode=mode, **kwargs)
+        np.random.seed(11)  # unseeded resets draw one of 99 streams from the global generator
+        actions = np.random.default_rng(5).uniform(-1, 1, size=(steps, num, ACT_DIM)).astype(np.float32)
+        obs, _ = envs.reset(seed=seeds)
+        trace = [(obs, None, None, None, None)]
+        for action in actions:
+            obs, reward, terminated, truncated, info = envs.step(action)
+            ended = info.get("_final_obs", np.zeros(num, bool))
+            final = np.stack([info["final_obs"][i] if ended[i] else np.zeros(OBS_DIM, np.float32) for i in range(num)])
+            trace.append((obs, reward, terminated, truncated, final))
+        envs.close()
+        results.append((type(envs.unwrapped).__name__, trace))
+    return results
+
+
+@needs_models
+@pytest.mark.parametrize("mode", [gym.vector.AutoresetMode.NEXT_STEP, gym.vector.AutoresetMode.SAME_STEP])
+def test_batched_vector_env_matches_sync_copies_across_time_limit_and_autoreset(mode):
+    """Seeded first episodes, then unseeded autoresets with the reset quirk, past a 3-step time limit."""
+    (batched_name, batched), (sync_name, sync) = _run_both(mode, seeds=7, steps=8)
+    assert (batched_name, sync_name) == ("FusionVectorEnv", "SyncVectorEnv")
+    for k, (b, s) in enumerate(zip(batched, sync)):
+        np.testing.assert_array_equal(b[0][:, EXACT], s[0][:, EXACT], err_msg=f"step {k}")
+        np.testing.assert_allclose(b[0][:, OUTPUTS], s[0][:, OUTPUTS], rtol=0, atol=OUTPUT_ATOL, err_msg=f"step {k}")
+        if k:
+            np.testing.assert_allclose(b[1], s[1], rtol=0, atol=REWARD_ATOL, err_msg=f"step {k}")
+            np.testing.assert_array_equal(b[2], s[2])
+            np.testing.assert_array_equal(b[3], s[3])
+            np.testing.assert_allclose(b[4], s[4], rtol=0, atol=OUTPUT_ATOL, err_msg=f"step {k}")
+    truncations = np.stack([b[3] for b in batched[1:]])
+    assert truncations[:, 0].tolist() == ([False, False, True, False, False, False, True, False]
+                                          if mode == gym.vector.AutoresetMode.NEXT_STEP else
+                                          [False, False, True, False, False, True, False, False])  # fmt: skip
+
+
+@needs_models
+def test_make_vec_env_batches_fusion_without_wrappers_only(monkeypatch):
+    from hybridrl.envs.wrappers import make_vec_env
+
+    monkeypatch.setenv(MODEL_DIR_ENV, str(FUSION_DIR))
+    envs = make_vec_env("neorl2/Fusion-v0", 4, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    assert type(envs.unwrapped).__name__ == "FusionVectorEnv" and envs.num_envs == 4
+    assert envs.unwrapped.max_episode_steps == 100
+    assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+    obs, _ = envs.reset(seed=0)
+    np.testing.assert_array_equal(obs[0], OBS0)
+    wrapped = make_vec_env("neorl2/Fusion-v0[delay=1]", 2)
+    assert type(wrapped).__name__ == "SyncVectorEnv"

@@ -19,6 +19,9 @@ TASKS: dict[str, tuple[str, int, dict]] = {
     "Fusion": ("hybridrl.envs.neorl2.fusion:FusionEnv", 100, {"random_target": True, "mode": "train"}),
     "SafetyHalfCheetah": ("hybridrl.envs.neorl2.halfcheetah:SafetyHalfCheetahEnv", 1000, {}),
 }
+# Tasks with a batched vector env of their own (gymnasium.make_vec uses it; hybridrl's make_vec_env too, without
+# wrappers): Fusion's cost is its ONNX calls, which take a batch.
+VECTOR_ENTRY_POINTS = {"Fusion": "hybridrl.envs.neorl2.fusion:FusionVectorEnv"}
 TASK_NAMES = {task.lower(): task for task in TASKS}  # as data and policy names spell them: neorl2-dmsd -> DMSD
 
 
@@ -30,7 +33,8 @@ def register() -> None:
     """Register every task with Gymnasium (idempotent)."""
     for task, (entry_point, max_steps, kwargs) in TASKS.items():
         if env_id(task) not in gym.registry:
-            gym.register(id=env_id(task), entry_point=entry_point, max_episode_steps=max_steps, kwargs=kwargs)
+            gym.register(id=env_id(task), entry_point=entry_point, max_episode_steps=max_steps, kwargs=kwargs,
+                         vector_entry_point=VECTOR_ENTRY_POINTS.get(task))
 
 
 register()
