@@ -46,10 +46,16 @@ evaluated() {  # evaluated KEPT_DIR STEP: STEP was scored on EVAL_EPISODES episo
   [ "$EVAL_EPISODES" = 0 ] || { [ -f "$1/evaluations.jsonl" ] && python -c "import json,sys
 sys.exit(not any(r['step'] == $2 and r['episodes'] == $EVAL_EPISODES for r in map(json.loads, open('$1/evaluations.jsonl'))))"; }
 }
+has_checkpoints() {  # has_checkpoints RUN_DIR KEPT_DIR WHAT: the run's checkpoints are at hand; else say so and fail
+  [ -d "$1/checkpoints" ] && return
+  echo "skipping $3 of $2: its checkpoints ($1) are gone, as runs/ does not outlive a session; delete $2 to train it again" >&2
+  return 1
+}
 evaluate() {  # evaluate RUN_DIR KEPT_DIR STEP [EXTRA_FILE...]: score STEP on EVAL_EPISODES episodes per seed, keep it
   local out=$1 kept=$2 step=$3
   shift 3
   evaluated "$kept" "$step" && return
+  has_checkpoints "$out" "$kept" "the $EVAL_EPISODES-episode evaluation at step $step" || return 0
   "${RUN[@]}" hybridrl evaluate "$out" --step "$step" --episodes "$EVAL_EPISODES" > /dev/null
   keep "$out" "$kept" evaluations.jsonl "$@"
 }
@@ -77,6 +83,7 @@ for task in $TASKS; do  # pass 2: FQE checkpoint selection on the same data
     kept=$KEEP/$task/$algo
     out=runs/neorl2/$task/$algo-$STEPS
     if [ ! -f "$kept/selection.json" ]; then
+      has_checkpoints "$out" "$kept" "FQE selection" || continue
       [ -f "$out/selection.json" ] || "${RUN[@]}" hybridrl select "$out" --dataset "$file" --steps "$FQE_STEPS" --no-progress
       keep "$out" "$kept" selection.json
     fi

@@ -68,7 +68,12 @@ def test_evaluate_reproduces_training_evaluations_then_extends_them(tiny_run, tm
 def test_evaluate_bad_input(tiny_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
+    hnpg = tmp_path / "hnpg"
+    hnpg.mkdir()
+    (hnpg / "config.json").write_text(json.dumps({"mode": "onpolicy", "algo": "hnpg"}))
     cases = [
+        (["evaluate", str(hnpg)], f"{hnpg}: an hnpg run, whose per-timestep policies cannot be loaded here; its "
+                                  "scores are in eval.jsonl (train with a larger --eval-episodes for more episodes)"),
         (["evaluate", str(run), "--step", "150"], f"{run}: no checkpoint at step 150; available: [100, 200]"),
         (["evaluate", str(run), "--episodes", "0"], "--episodes must be at least 1, got 0"),
         (["evaluate", str(tmp_path)], f"{tmp_path}: not a run folder (no config.json)"),
