@@ -372,7 +372,7 @@ class FusionVectorEnv(gym.vector.VectorEnv):
     generator, copy by copy), the same reset quirk per copy, NEXT_STEP (default) or SAME_STEP autoreset, and
     ``final_obs`` in ``info`` with SAME_STEP. Network outputs differ from the single env's by onnxruntime's
     rounding of a batch (about 1e-6), and so depend slightly on how many copies step together.
-    Batching gains less than the copy count: one LSTM call takes about 1.5 ms for 1 input and 12.6 ms for 30.
+    At 30 copies a step takes 0.61 s against 6.09 s for synchronous copies (bench/fusion_vector.py, docs/neorl2.md).
     """
 
     def __init__(
