@@ -9,7 +9,7 @@
 # of scripts/first_results.sh (runs/first-results/DATASET/ALGO, OFFLINE updates, 3 seeds) is at hand, the run
 # starts from its networks (--init-from) instead of pre-training again. Datasets are made
 # if missing (runs/datasets). A finished run's config, evaluations and summary are copied to $KEEP/DATASET/ALGO
-# (default results/finetune, tracked by git); a run found there is skipped, an unfinished one is resumed. Then:
+# (default results/finetune, tracked by git); a run found there is skipped, an unfinished one is resumed from its last checkpoint (started again if it has none). Then:
 #   python scripts/finetune_table.py results/finetune
 #   python scripts/plot_finetune_curves.py results/finetune/hopper-medium docs/figures finetune_hopper_medium
 set -euo pipefail
@@ -30,9 +30,10 @@ for data in $DATASETS; do
     [ -d "$path" ] || "${RUN[@]}" hybridrl data make "$data" --root "$ROOT"
     if [ -f "$out/summary.json" ]; then
       :  # finished; only the copy is missing
-    elif [ -f "$out/config.json" ]; then
+    elif [ -d "$out/checkpoints" ]; then
       "${RUN[@]}" hybridrl finetune --resume "$out" --no-progress
     else
+      rm -rf "$out"  # a run stopped before its first checkpoint has nothing to resume
       pre=runs/first-results/$data/$algo
       if [ -f "$pre/summary.json" ] && python -c "import json,sys; sys.exit(json.load(open('$pre/summary.json'))['step'] != $OFFLINE)"; then
         start=(--init-from "$pre")

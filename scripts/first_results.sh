@@ -6,8 +6,8 @@
 #   CPU=1 scripts/first_results.sh ...             pin to core 1 with a single-threaded XLA (two side by side)
 # Datasets are made first if missing (`hybridrl data make`, under runs/datasets). A finished run's config,
 # evaluations and summary are copied to results/first-results/DATASET/ALGO, which is tracked by git: runs/ does
-# not outlive a session, results/ does. A run found there is skipped, an unfinished one in runs/ is resumed,
-# so rerunning the script continues where it stopped. Then:
+# not outlive a session, results/ does. A run found there is skipped, an unfinished one in runs/ is resumed from its
+# last checkpoint (or started again if it has none), so rerunning the script continues where it stopped. Then:
 #   python scripts/results_table.py results/first-results | python scripts/update_results_doc.py docs/results.md
 set -euo pipefail
 ALGOS=${1:-"bc td3_bc iql"}
@@ -23,9 +23,10 @@ for data in $DATASETS; do
     out=runs/first-results/$data/$algo
     finished "$kept" "$STEPS" && continue
     [ -d "$path" ] || "${RUN[@]}" hybridrl data make "$data" --root "$ROOT"
-    if [ -f "$out/config.json" ]; then
+    if [ -d "$out/checkpoints" ]; then
       finished "$out" "$STEPS" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
     else
+      rm -rf "$out"  # a run stopped before its first checkpoint has nothing to resume
       "${RUN[@]}" hybridrl train "$algo" --dataset "$path" --steps "$STEPS" --seeds 3 --eval-every 10000 \
         --eval-episodes 10 --out "$out" --no-progress
     fi

@@ -65,9 +65,10 @@ for task in $TASKS; do  # pass 1: train
     kept=$KEEP/$task/$algo
     out=runs/neorl2/$task/$algo-$STEPS
     if ! finished "$kept" "$STEPS"; then
-      if [ -f "$out/config.json" ]; then
+      if [ -d "$out/checkpoints" ]; then
         finished "$out" "$STEPS" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
       else
+        rm -rf "$out"  # a run stopped before its first checkpoint has nothing to resume
         "${RUN[@]}" hybridrl train "$algo" --dataset "$file" --steps "$STEPS" --seeds 3 --eval-every "$every" \
           --eval-episodes 10 --keep-checkpoints 6 --out "$out" --no-progress
       fi
