@@ -224,15 +224,19 @@ def test_neorl2_safety_halfcheetah_drops_trajectories_that_break_the_speed_limit
         protocol.collect("SafetyHalfCheetah", still, "train", num_samples=1500)
 
 
-@pytest.mark.parametrize("task", ["rocketrecovery", "randomfrictionhopper", "pipeline"])
+@pytest.mark.parametrize("task", ["rocketrecovery", "randomfrictionhopper", "pipeline", "safetyhalfcheetah"])
 def test_shipped_neorl2_policies_make_their_data(task):
     """A task's four shipped policies (docs/neorl2.md): 500 train transitions from p0, p2, p3 in turn, the same
-    each time, each policy's recorded evaluation within NeoRL-2's 50-80 band."""
+    each time, each policy's recorded evaluation within NeoRL-2's 50-80 band. SafetyHalfCheetah's first
+    trajectory (1,000 steps, seed 0) keeps to the speed limit, so it is kept whole."""
     manifest = make.read_manifest()
     scores = [manifest[f"neorl2-{task}-p{k}"]["eval_normalized"] for k in range(4)]
     assert all(50 <= s <= 80 for s in scores), scores
     ds = make_dataset(f"neorl2-{task}", size=500)
-    assert len(ds) >= 500 and ds.metadata["seeds"].startswith("0..")
+    if task == "safetyhalfcheetah":
+        assert len(ds) == 1000 and ds.metadata["seeds"] == [0]
+    else:
+        assert len(ds) >= 500 and ds.metadata["seeds"].startswith("0..")
     assert [p.split(" ")[0] for p in ds.metadata["policies"]] == [f"neorl2-{task}-p{k}.msgpack" for k in (0, 2, 3)]
     np.testing.assert_array_equal(make_dataset(f"neorl2-{task}", size=500).actions, ds.actions)
 
