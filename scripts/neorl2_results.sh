@@ -17,6 +17,8 @@
 # tell a policy from its data on tasks with random patients, targets or winds (Simglucose's BC scored 84.4 on them
 # and 71.6 on 100), so the last checkpoint of every run, and FQE's pick for every seed, are scored again on
 # EVAL_EPISODES episodes per seed (default 100; `hybridrl evaluate`, kept in evaluations.jsonl; 0 skips it).
+# IQL runs here with observation normalization (mean/std over the data), which its official code leaves out:
+# Simglucose's raw features reach 562 and saturate IQL's tanh policy mean from the first update (docs/neorl2.md).
 # Then:   python scripts/neorl2_table.py results/neorl2
 set -euo pipefail
 ALGOS=${1:-"bc td3_bc iql"}
@@ -30,6 +32,11 @@ DATA=${HYBRIDRL_NEORL2_DATA:-../shared/data/neorl2}
 export HYBRIDRL_NEORL2_FUSION_DIR=${HYBRIDRL_NEORL2_FUSION_DIR:-$DATA/fusion}
 source "$(dirname "$0")/lib.sh"
 every=$((STEPS / 5))
+settings_for() {  # settings_for ALGO: set $settings to the ALGO's --set flags in this table
+  settings=()
+  [ "$1" = iql ] && settings=(--set normalize_observations=true)
+  return 0
+}
 data_for() {  # data_for TASK: set $file to the task's training data; fail if there is none
   file=$DATA/$1-train.npz
   [ -f "$file" ] || file=$DATA/$1-val.npz
@@ -69,8 +76,9 @@ for task in $TASKS; do  # pass 1: train
         finished "$out" "$STEPS" || "${RUN[@]}" hybridrl train --resume "$out" --no-progress
       else
         rm -rf "$out"  # a run stopped before its first checkpoint has nothing to resume
+        settings_for "$algo"
         "${RUN[@]}" hybridrl train "$algo" --dataset "$file" --steps "$STEPS" --seeds 3 --eval-every "$every" \
-          --eval-episodes 10 --keep-checkpoints 6 --out "$out" --no-progress
+          --eval-episodes 10 --keep-checkpoints 6 --out "$out" --no-progress "${settings[@]}"
       fi
       keep "$out" "$kept"
     fi

@@ -50,6 +50,22 @@ def make_preprocessing(ds: Dataset, normalize_observations: bool, reward_scaling
     return Preprocessing(mean, std, low, high, reward_scale(ds, reward_scaling))
 
 
+RAW_SCALE_LIMIT = 100.0  # D4RL's locomotion features stay well below this; Simglucose's reach 562
+
+
+def raw_scale_note(ds: Dataset, algo: str, normalize_observations: bool) -> str | None:
+    """A one-line note when ``algo`` trains on raw observations above :data:`RAW_SCALE_LIMIT` in size, which can
+    saturate its networks from the first update (IQL's tanh policy did so on NeoRL-2's Simglucose); else None."""
+    if normalize_observations or len(ds) == 0:
+        return None
+    largest = np.abs(ds.observations).max(axis=0)
+    dim = int(np.argmax(largest))
+    if not largest[dim] > RAW_SCALE_LIMIT:
+        return None
+    return (f"note: {algo} trains on raw observations, and the dataset's reach {largest[dim]:.4g} in absolute value "
+            f"(dimension {dim}); inputs that large can saturate its networks: consider --set normalize_observations=true")
+
+
 def to_device(ds: Dataset, prep: Preprocessing, mc_discount: float | None = None) -> DeviceData:
     """Preprocessed transition arrays on the default device, ready for :func:`sample`.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -13,7 +14,7 @@ import numpy as np
 from hybridrl.agents import Spec, get_agent
 from hybridrl.agents.base import config_from_dict
 from hybridrl.data.dataset import Dataset
-from hybridrl.data.sampler import Preprocessing, make_preprocessing, to_device
+from hybridrl.data.sampler import Preprocessing, make_preprocessing, raw_scale_note, to_device
 from hybridrl.envs.scores import reference_scores
 from hybridrl.envs.wrappers import make_vec_env
 from hybridrl.evaluate.policy import EVAL_SEED_OFFSET, Policy
@@ -143,6 +144,9 @@ def train_offline(
     else:
         prep = make_preprocessing(dataset, agent_config.normalize_observations, agent_config.reward_scaling,
                                   action_low, action_high)
+        note = raw_scale_note(dataset, config.algo, agent_config.normalize_observations)
+        if note:
+            print(note, file=sys.stderr)
     spec = Spec(dataset.obs_dim, dataset.act_dim)
     ref = reference_scores(env_id, dataset.ref_min_score, dataset.ref_max_score)
     seeds = config.seed_list()

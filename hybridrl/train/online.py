@@ -27,6 +27,7 @@ until the episode ends, then its discounted return-to-go.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from types import ModuleType
@@ -41,7 +42,7 @@ import numpy as np
 from hybridrl.agents import Spec, get_agent
 from hybridrl.agents.base import config_from_dict
 from hybridrl.data.dataset import Dataset
-from hybridrl.data.sampler import Preprocessing, make_preprocessing, to_device
+from hybridrl.data.sampler import Preprocessing, make_preprocessing, raw_scale_note, to_device
 from hybridrl.data.transforms import ACTION_CLIP, discounted_returns, unscale_actions
 from hybridrl.envs.scores import reference_scores
 from hybridrl.envs.wrappers import make_vec_env
@@ -307,6 +308,10 @@ class _Run:
         if resume and checkpoint.latest(out / "checkpoints") is None:
             raise RunError(f"{out}: no checkpoint to resume from; start a new run without --resume")
         self.prep = _preprocessing(agent_config, dataset, self.spec, self.low, self.high, out, resume)
+        note = None if resume or dataset is None else raw_scale_note(dataset, config.algo,
+                                                                     agent_config.normalize_observations)
+        if note:
+            print(note, file=sys.stderr)
         self.ref = reference_scores(config.env, *((None, None) if dataset is None else
                                                   (dataset.ref_min_score, dataset.ref_max_score)))
         t0 = time.perf_counter()

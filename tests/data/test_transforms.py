@@ -1,8 +1,10 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
 from hybridrl.data.dataset import Dataset, DatasetError
-from hybridrl.data.sampler import make_preprocessing, sample, to_device
+from hybridrl.data.sampler import make_preprocessing, raw_scale_note, sample, to_device
 from hybridrl.data.transforms import observation_stats, reward_scale, scale_actions, unscale_actions
 
 
@@ -93,3 +95,15 @@ def test_device_data_mc_returns_only_when_asked_and_on_scaled_rewards():
     assert "mc_returns" not in to_device(ds, prep)
     data = to_device(ds, prep, mc_discount=0.5)
     np.testing.assert_allclose(data["mc_returns"], [1000.0, 1000.0, 2500.0])
+
+
+def test_raw_scale_note_names_the_largest_dimension_only_above_100_and_without_normalization():
+    ds = _tiny()
+    assert raw_scale_note(ds, "iql", normalize_observations=False) is None  # |obs| <= 4
+    big = dataclasses.replace(ds, observations=ds.observations * np.array([1.0, -150.0], np.float32))
+    assert raw_scale_note(big, "iql", normalize_observations=False) == (
+        "note: iql trains on raw observations, and the dataset's reach 150 in absolute value (dimension 1); inputs "
+        "that large can saturate its networks: consider --set normalize_observations=true")
+    assert raw_scale_note(big, "iql", normalize_observations=True) is None
+    exactly = dataclasses.replace(ds, observations=ds.observations * np.array([25.0, 1.0], np.float32))  # 100
+    assert raw_scale_note(exactly, "iql", normalize_observations=False) is None
