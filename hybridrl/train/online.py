@@ -307,11 +307,7 @@ class _Run:
             _check_dataset(dataset, config, self.spec, self.low, self.high)
         if resume and checkpoint.latest(out / "checkpoints") is None:
             raise RunError(f"{out}: no checkpoint to resume from; start a new run without --resume")
-        self.prep = _preprocessing(agent_config, dataset, self.spec, self.low, self.high, out, resume)
-        note = None if resume or dataset is None else raw_scale_note(dataset, config.algo,
-                                                                     agent_config.normalize_observations)
-        if note:
-            print(note, file=sys.stderr)
+        self.prep = _preprocessing(config.algo, agent_config, dataset, self.spec, self.low, self.high, out, resume)
         self.ref = reference_scores(config.env, *((None, None) if dataset is None else
                                                   (dataset.ref_min_score, dataset.ref_max_score)))
         t0 = time.perf_counter()
@@ -517,12 +513,16 @@ class _Run:
         return finish_run(self.out, self.config, self.step, self.last_eval, timings)
 
 
-def _preprocessing(agent_config, dataset, spec: Spec, low, high, out: Path, resume: bool) -> Preprocessing:
-    """The dataset's preprocessing (or the recorded one on resume); identity for a run without data."""
+def _preprocessing(algo: str, agent_config, dataset, spec: Spec, low, high, out: Path, resume: bool) -> Preprocessing:
+    """The dataset's preprocessing (or the recorded one on resume); identity for a run without data. A new run on
+    data prints :func:`raw_scale_note`'s note, if any."""
     if resume:
         return Preprocessing.from_dict(read_json(out / "preprocessing.json"))
     if dataset is None:
         return Preprocessing(np.zeros(spec.obs_dim, np.float32), np.ones(spec.obs_dim, np.float32), low, high, 1.0)
+    note = raw_scale_note(dataset, algo, agent_config.normalize_observations)
+    if note:
+        print(note, file=sys.stderr)
     return make_preprocessing(dataset, agent_config.normalize_observations, agent_config.reward_scaling, low, high)
 
 
