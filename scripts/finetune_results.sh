@@ -1,10 +1,11 @@
 #!/bin/bash
 # Offline-to-online fine-tuning on the regenerated locomotion medium datasets (docs/finetune.md): each method with
 # its defaults (agents/*.py FINETUNE), 3 seeds in one vmapped program, OFFLINE pre-training updates (RLPD: none)
-# then ONLINE environment steps, an evaluation every 10k updates offline and every 10k environment steps online.
+# then ONLINE environment steps, an evaluation every EVERY (default 10k) updates offline and environment steps online.
 #   scripts/finetune_results.sh [ALGOS] [DATASETS]     e.g. scripts/finetune_results.sh iql hopper-medium
 #   CPU=1 scripts/finetune_results.sh ...              pin to core 1 with a single-threaded XLA
 #   OFFLINE=200 ONLINE=200 KEEP=/tmp/trial scripts/finetune_results.sh iql hopper-medium     a quick trial
+#   OFFLINE=0 ONLINE=10000 EVERY=1000 scripts/finetune_results.sh rlpd hopper-medium     a short budget, a denser curve
 # Defaults: OFFLINE=100000 (the papers: 1M for IQL and Cal-QL, 250k for WSRL), ONLINE=100000. Where the offline run
 # of scripts/first_results.sh (runs/first-results/DATASET/ALGO, OFFLINE updates, 3 seeds) is at hand, the run
 # starts from its networks (--init-from) instead of pre-training again. Datasets are made
@@ -21,7 +22,7 @@ ONLINE=${ONLINE:-100000}
 KEEP=${KEEP:-results/finetune}
 ROOT=runs/datasets
 source "$(dirname "$0")/lib.sh"
-every=$((ONLINE < 10000 ? ONLINE : 10000))
+every=${EVERY:-$((ONLINE < 10000 ? ONLINE : 10000))}
 for data in $DATASETS; do
   path=$ROOT/hybridrl/$data-v0
   for algo in $ALGOS; do
