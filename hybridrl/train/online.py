@@ -308,6 +308,8 @@ class _Run:
         if resume and checkpoint.latest(out / "checkpoints") is None:
             raise RunError(f"{out}: no checkpoint to resume from; start a new run without --resume")
         self.prep = _preprocessing(config.algo, agent_config, dataset, self.spec, self.low, self.high, out, resume)
+        if config.init_from and not resume:  # a mismatch stops the run before anything is built
+            _check_init_from(Path(config.init_from), config, self.prep, dataset)
         self.ref = reference_scores(config.env, *((None, None) if dataset is None else
                                                   (dataset.ref_min_score, dataset.ref_max_score)))
         t0 = time.perf_counter()
@@ -333,7 +335,7 @@ class _Run:
             init = None
             if config.init_from:
                 t0 = time.perf_counter()
-                self.states, init = _init_from(Path(config.init_from), self.states, config, self.prep, dataset)
+                self.states, init = _init_from(Path(config.init_from), self.states)
                 self.watch.add("io", time.perf_counter() - t0)
             _start_run_dir(out, config, agent_config, self.prep, self.ref, dataset, init)
         self.log = RunLog(out, config.loggers, resume)
@@ -602,11 +604,9 @@ def offline_run_config(run: Path) -> dict[str, Any]:
     return recorded
 
 
-def _init_from(run: Path, states, config: OnlineConfig, prep: Preprocessing, dataset: Dataset):
-    """(``states`` with every field but the optimizer states (``*_opt``) taken from the newest checkpoint of the
-    offline run folder ``run``, a record of where they came from). Networks, targets and temperatures carry over;
-    the optimizers start fresh, as the new run may use other learning rates or schedules. The run must match in
-    algorithm, data, seeds and preprocessing."""
+def _check_init_from(run: Path, config: OnlineConfig, prep: Preprocessing, dataset: Dataset) -> None:
+    """Refuse an offline run folder ``run`` that differs from this run in algorithm, seeds, data or
+    preprocessing (the network shapes are checked by ``_init_from``, once this run's networks exist)."""
     where = f"--init-from {run}"
     recorded = offline_run_config(run)
     other = recorded["run"]
@@ -625,6 +625,14 @@ def _init_from(run: Path, states, config: OnlineConfig, prep: Preprocessing, dat
     if theirs != prep.to_dict():
         raise RunError(f"{where}: its observation normalization or reward scaling differs from this run's; pass "
                        "the same --set normalize_observations=... reward_scaling=... it was trained with")
+
+
+def _init_from(run: Path, states):
+    """(``states`` with every field but the optimizer states (``*_opt``) taken from the newest checkpoint of the
+    offline run folder ``run``, a record of where they came from). Networks, targets and temperatures carry over;
+    the optimizers start fresh, as the new run may use other learning rates or schedules. ``_check_init_from``
+    has checked the run's algorithm, data, seeds and preprocessing; here the networks' shapes must match."""
+    where = f"--init-from {run}"
     found = checkpoint.latest(run / "checkpoints")
     if found is None:
         raise RunError(f"{where}: no checkpoint in {run / 'checkpoints'}")
