@@ -16,6 +16,10 @@ episodes per seed in scripts/neorl2_results.sh) where it is there, else training
 cell says how many episodes per seed it rests on.
 
 A mark after a score says whether it beats the data score by more than 3 points (NeoRL-2's test).
+
+The data score is kept in ROOT/TASK/data.json each time it is computed, and read from there when the data is
+not at hand (runs/ does not outlive a session, and regenerating Pipeline's data takes a while); a task with
+neither says so in its row.
 """
 
 from __future__ import annotations
@@ -81,6 +85,22 @@ def data_file(root: Path, data: Path, task: str) -> tuple[Path, str] | None:
     return None
 
 
+def task_data_score(root: Path, task: str, path: Path, label: str) -> float | None:
+    """NeoRL-2's data score of ``path``, kept in root/task/data.json; the kept one when ``path`` is gone."""
+    kept = root / task / "data.json"
+    if path.exists():
+        from hybridrl.data.loaders import load_dataset
+        from hybridrl.envs.neorl2.data import data_score
+
+        score = float(data_score(load_dataset(path)))
+        if (root / task).is_dir():
+            kept.write_text(json.dumps({"data": label, "score": score}, indent=1) + "\n")
+        return score
+    if kept.exists() and json.loads(kept.read_text())["data"] == label:
+        return json.loads(kept.read_text())["score"]
+    return None
+
+
 def cell(found: Scores, data_score: float) -> str:
     scores, episodes = found
     beats = "beats" if scores.mean() > data_score + 3 else "does not beat"
@@ -93,9 +113,6 @@ def main() -> None:
     parser.add_argument("--data", type=Path,
                         default=Path(os.environ.get("HYBRIDRL_NEORL2_DATA", "../shared/data/neorl2")))
     args = parser.parse_args()
-    from hybridrl.data.loaders import load_dataset
-    from hybridrl.envs.neorl2.data import data_score
-
     print("| task | training file | data score | " + " | ".join(f"{a} last | {a} FQE" for a in ALGOS) + " |")
     print("|" + "---|" * (3 + 2 * len(ALGOS)))
     for task in TASKS:
@@ -104,7 +121,11 @@ def main() -> None:
             print(f"| {task} | no official file; ours (regenerated) once run | – | " + " | ".join("not run" for _ in range(2 * len(ALGOS))) + " |")
             continue
         path, label = found_data
-        score = data_score(load_dataset(path))
+        score = task_data_score(args.root, task, path, label)
+        if score is None:
+            print(f"| {task} | {label}: missing, and no data.json kept | – | "
+                  + " | ".join("no data score" for _ in range(2 * len(ALGOS))) + " |")
+            continue
         cells = []
         for algo in ALGOS:
             found = run_scores(args.root / task / algo)
