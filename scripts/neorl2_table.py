@@ -96,9 +96,8 @@ def task_data_score(root: Path, task: str, path: Path, label: str) -> float | No
         if (root / task).is_dir():
             kept.write_text(json.dumps({"data": label, "score": score}, indent=1) + "\n")
         return score
-    if kept.exists() and json.loads(kept.read_text())["data"] == label:
-        return json.loads(kept.read_text())["score"]
-    return None
+    recorded = json.loads(kept.read_text()) if kept.exists() else {}
+    return recorded["score"] if recorded.get("data") == label else None
 
 
 def cell(found: Scores, data_score: float) -> str:
