@@ -123,6 +123,13 @@ def _read_policy(entry: dict[str, Any], directory: Path) -> tuple[Any, dict[str,
     return params, entry
 
 
+def _scaling(entry: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(mean, std) a policy's actor saw observations through, ``(obs - mean) / std``; None for raw observations."""
+    if "obs_mean" not in entry:
+        return None
+    return np.asarray(entry["obs_mean"], np.float32), np.asarray(entry["obs_std"], np.float32)
+
+
 def _lock_data(recipe: Recipe, size: int | None, seed: int) -> Dataset:
     """The lock's offline data in the lock of ``recipe.env_id``: 50,000 episodes by default (HNPG's
     collect_offline.py), or the fewest whole H-step episodes holding ``size`` transitions."""
@@ -201,7 +208,7 @@ def _neorl2_data(recipe: Recipe, task: str, split: str, size: int | None, seed: 
     act_dim = int(gym.make(recipe.env_id).action_space.shape[0])
     for key in keys:
         params, entry = _read_policy(manifest[key], policy_dir)
-        factories.append(_neorl2_policy(task, params, tuple(entry["hidden_dims"]), act_dim))
+        factories.append(_neorl2_policy(task, params, tuple(entry["hidden_dims"]), act_dim, _scaling(entry)))
         names.append(f"{entry['file']} (SAC, {entry['env_steps']:,} env steps, eval normalized "
                      f"{entry['eval_normalized']:.1f})")
     return collect(task, factories, split, size, first_seed=seed, metadata={
@@ -209,13 +216,15 @@ def _neorl2_data(recipe: Recipe, task: str, split: str, size: int | None, seed: 
                   "not NeoRL-2's", "policies": names}, on_progress=on_progress)
 
 
-def _neorl2_policy(task: str, params: Any, hidden_dims: tuple[int, ...], act_dim: int):
+def _neorl2_policy(task: str, params: Any, hidden_dims: tuple[int, ...], act_dim: int,
+                   scaling: tuple[np.ndarray, np.ndarray] | None = None):
     """A policy factory for :func:`hybridrl.envs.neorl2.collect.collect`: seed -> (obs -> action in [-1, 1])."""
     from hybridrl.nets import TanhGaussianActor, tanh_gaussian_sample
 
     actor = TanhGaussianActor(hidden_dims, act_dim)
-    mean = _sac_mean(params, hidden_dims, act_dim)
-    sample = jax.jit(lambda obs, key: tanh_gaussian_sample(*actor.apply(params, obs[None]), key)[0][0])
+    mean = _sac_mean(params, hidden_dims, act_dim, scaling)
+    scale = _scale_fn(scaling)
+    sample = jax.jit(lambda obs, key: tanh_gaussian_sample(*actor.apply(params, scale(obs)[None]), key)[0][0])
     noise = NEORL2_NOISE.get(task, 0.0)
 
     def factory(seed: int):
@@ -252,28 +261,30 @@ def _rollouts(env: str, level: str, size: int, seed: int, num_envs: int, policy_
         from hybridrl.data.conservative import conservative_policy
 
         params, entry = load_behaviour_policy(env, "expert", policy_dir)
-        mean = _sac_mean(params, tuple(entry["hidden_dims"]), low.shape[0])
+        mean = _sac_mean(params, tuple(entry["hidden_dims"]), low.shape[0], _scaling(entry))
         # The four locomotion action spaces are [-1, 1]: the noise is the same in their units.
         policy = conservative_policy(lambda obs: unscale_actions(mean(obs), low, high), CONSERVATIVE_NOISE, low, high)
         meta = {"policy": f"{entry['file']} deterministic + N(0, {CONSERVATIVE_NOISE}^2) noise in [-1, 1] units "
                           f"(SAC, {entry['env_steps']:,} env steps)"}
     else:
         params, entry = load_behaviour_policy(env, level, policy_dir)
-        policy = _sac_sampler(params, tuple(entry["hidden_dims"]), seed, low, high)
+        policy = _sac_sampler(params, tuple(entry["hidden_dims"]), seed, low, high, _scaling(entry))
         meta = {"policy": f"{entry['file']} (SAC, {entry['env_steps']:,} env steps, eval return {entry['eval_return']:.1f})"}
     ds = collect(ENVS[env], policy, size, seed=seed, num_envs=num_envs, name=f"{env}-{level}", on_progress=on_progress)
     return dataclasses.replace(ds, metadata=meta)
 
 
-def _sac_sampler(params: Any, hidden_dims: tuple[int, ...], seed: int, low: np.ndarray, high: np.ndarray):
+def _sac_sampler(params: Any, hidden_dims: tuple[int, ...], seed: int, low: np.ndarray, high: np.ndarray,
+                 scaling: tuple[np.ndarray, np.ndarray] | None = None):
     """A batched stochastic SAC policy ``(obs[n, d], rng) -> actions[n, a]`` in the environment's units."""
     from hybridrl.nets import TanhGaussianActor, tanh_gaussian_sample
 
     actor = TanhGaussianActor(hidden_dims, low.shape[0])
+    scale = _scale_fn(scaling)
 
     @jax.jit
     def sample(obs, key):
-        return tanh_gaussian_sample(*actor.apply(params, obs), key)[0]
+        return tanh_gaussian_sample(*actor.apply(params, scale(obs)), key)[0]
 
     key = jax.random.PRNGKey(seed)
 
@@ -285,13 +296,23 @@ def _sac_sampler(params: Any, hidden_dims: tuple[int, ...], seed: int, low: np.n
     return policy
 
 
-def _sac_mean(params: Any, hidden_dims: tuple[int, ...], act_dim: int) -> Callable[[np.ndarray], np.ndarray]:
+def _sac_mean(params: Any, hidden_dims: tuple[int, ...], act_dim: int,
+              scaling: tuple[np.ndarray, np.ndarray] | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """The deterministic SAC action tanh(mean), batched: ``obs[n, d] -> actions[n, a]`` in [-1, 1]."""
     from hybridrl.nets import TanhGaussianActor
 
     actor = TanhGaussianActor(hidden_dims, act_dim)
-    apply = jax.jit(lambda obs: jnp.tanh(actor.apply(params, obs)[0]))
+    scale = _scale_fn(scaling)
+    apply = jax.jit(lambda obs: jnp.tanh(actor.apply(params, scale(obs))[0]))
     return lambda obs: np.asarray(apply(jnp.asarray(obs, jnp.float32)))
+
+
+def _scale_fn(scaling: tuple[np.ndarray, np.ndarray] | None) -> Callable[[jax.Array], jax.Array]:
+    """The observation transform the actor was trained behind (see :func:`_scaling`)."""
+    if scaling is None:
+        return lambda obs: obs
+    mean, std = (jnp.asarray(x) for x in scaling)
+    return lambda obs: (obs - mean) / std
 
 
 def _concatenate(parts: list[Dataset]) -> Dataset:
@@ -343,6 +364,9 @@ def export_behaviour_policy(run_dir: str | Path, step: int, name: str, seed_inde
         "eval_normalized": evals[0].get("normalized_score") if evals else None,
         "eval_episodes": len(evals[0]["returns"]) if evals else None,
         **({"replay_buffer_sha256": digest} if is_medium else {}),
+        # an actor trained on scaled observations (normalize_observations) is shipped with its scaling
+        **({"obs_mean": policy.prep.obs_mean.tolist(), "obs_std": policy.prep.obs_std.tolist()}
+           if raw["agent"].get("normalize_observations") else {}),
         "run_config": raw["run"],
         "agent_config": raw["agent"],
         "packages": meta.get("packages"),
@@ -449,6 +473,10 @@ def medium_replay(env: str, policy_dir: Path = POLICY_DIR) -> Dataset:
     timeouts = (b["timeouts"] > 0.5) & ~terminals
     timeouts[-1] = not terminals[-1]  # the buffer stops mid-episode
     low, high = _action_bounds(env)
+    scaling = _scaling(entry)
+    if scaling is not None:  # the buffer stores observations as the agent saw them
+        for k in ("observations", "next_observations"):
+            b[k] = b[k] * scaling[1] + scaling[0]
     return Dataset(
         observations=b["observations"], actions=unscale_actions(b["actions"], low, high), rewards=b["rewards"],
         next_observations=b["next_observations"], terminals=terminals, timeouts=timeouts, name=f"{env}-medium-replay",

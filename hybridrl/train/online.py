@@ -307,7 +307,8 @@ class _Run:
             _check_dataset(dataset, config, self.spec, self.low, self.high)
         if resume and checkpoint.latest(out / "checkpoints") is None:
             raise RunError(f"{out}: no checkpoint to resume from; start a new run without --resume")
-        self.prep = _preprocessing(config.algo, agent_config, dataset, self.spec, self.low, self.high, out, resume)
+        self.prep = _preprocessing(config, agent_config, dataset, envs.single_observation_space, self.low, self.high,
+                                   out, resume)
         if config.init_from and not resume:  # a mismatch stops the run before anything is built
             _check_init_from(Path(config.init_from), config, self.prep, dataset)
         self.ref = reference_scores(config.env, *((None, None) if dataset is None else
@@ -515,17 +516,36 @@ class _Run:
         return finish_run(self.out, self.config, self.step, self.last_eval, timings)
 
 
-def _preprocessing(algo: str, agent_config, dataset, spec: Spec, low, high, out: Path, resume: bool) -> Preprocessing:
-    """The dataset's preprocessing (or the recorded one on resume); identity for a run without data. A new run on
-    data prints :func:`raw_scale_note`'s note, if any."""
+def _preprocessing(config, agent_config, dataset, obs_space: gym.spaces.Box, low, high, out: Path,
+                   resume: bool) -> Preprocessing:
+    """The dataset's preprocessing (or the recorded one on resume). A new run on data prints
+    :func:`raw_scale_note`'s note, if any. A run without data trains on raw observations, or, with
+    ``normalize_observations``, on observations scaled by the observation space's bounds (:func:`bounds_scaling`)."""
     if resume:
         return Preprocessing.from_dict(read_json(out / "preprocessing.json"))
     if dataset is None:
-        return Preprocessing(np.zeros(spec.obs_dim, np.float32), np.ones(spec.obs_dim, np.float32), low, high, 1.0)
-    note = raw_scale_note(dataset, algo, agent_config.normalize_observations)
+        mean, std = bounds_scaling(obs_space, config.env) if agent_config.normalize_observations else \
+            (np.zeros(obs_space.shape[0], np.float32), np.ones(obs_space.shape[0], np.float32))
+        return Preprocessing(mean, std, low, high, 1.0)
+    note = raw_scale_note(dataset, config.algo, agent_config.normalize_observations)
     if note:
         print(note, file=sys.stderr)
     return make_preprocessing(dataset, agent_config.normalize_observations, agent_config.reward_scaling, low, high)
+
+
+def bounds_scaling(space: gym.spaces.Box, env_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) that map the observation space's box onto [-1, 1]: the centre and half-width of each dimension;
+    a dimension whose bounds are equal is only centred. With no data there are no statistics to normalize with,
+    so an online run that asks for normalization gets this; unbounded dimensions cannot be scaled and are refused."""
+    lo, hi = space.low.astype(np.float64), space.high.astype(np.float64)
+    unbounded = np.flatnonzero(~(np.isfinite(lo) & np.isfinite(hi)))
+    if unbounded.size:
+        raise RunError(f"normalize_observations=true without --dataset scales observations by {env_id}'s observation "
+                       f"bounds, but {unbounded.size} of its {lo.size} dimensions are unbounded (the first: "
+                       f"{unbounded[0]}); drop --set normalize_observations=true, or pass a --dataset to normalize "
+                       f"with its statistics")
+    half = (hi - lo) / 2
+    return ((lo + hi) / 2).astype(np.float32), np.where(half > 0, half, 1.0).astype(np.float32)
 
 
 def _check_dataset(dataset: Dataset, config: OnlineConfig, spec: Spec, low, high) -> None:

@@ -259,3 +259,26 @@ def test_neorl2_policies_act_as_neorl2s_do():
     sampled = make._neorl2_policy("Simglucose", params, (8,), 2)
     assert not np.array_equal(sampled(0)(obs), sampled(1)(obs))
     np.testing.assert_array_equal(sampled(5)(obs), sampled(5)(obs))
+
+
+def test_policy_trained_on_scaled_observations_ships_its_scaling(tmp_path):
+    """A SAC run on Pipeline with normalize_observations (its observation box scaled onto [-1, 1]): the exported
+    entry carries the scaling, and the data it makes hold raw observations with the actions its actor gives on
+    the scaled ones, the same as the run's own policy gives."""
+    from hybridrl.evaluate.policy import load_policy
+    from hybridrl.train.online import OnlineConfig, train_online
+
+    run = tmp_path / "run"
+    train_online(OnlineConfig(algo="sac", env="neorl2/Pipeline-v0", online_steps=200, start_steps=100,
+                              eval_every=200, eval_episodes=1, log_every=100,
+                              agent={"hidden_dims": [16], "normalize_observations": True}), run, progress=False)
+    policies = tmp_path / "policies"
+    for k in range(4):
+        entry = export_behaviour_policy(run, 200, f"neorl2-pipeline-p{k}", directory=policies)
+    prep = json.loads((run / "preprocessing.json").read_text())
+    assert entry["obs_mean"] == prep["obs_mean"] and entry["obs_std"] == prep["obs_std"]
+    assert max(entry["obs_std"]) > 10  # Pipeline's flow readings run to 200
+    ds = make_dataset("neorl2-pipeline", size=1000, policy_dir=policies)
+    assert ds.observations.max() > 1.5  # raw, not scaled
+    own = load_policy(run, 200)
+    np.testing.assert_allclose(ds.actions[:50], np.clip(own(ds.observations[:50])[0], -1, 1), atol=1e-5)

@@ -103,3 +103,28 @@ def test_wrapped_env_string_trains_evaluates_with_cost_and_reloads(tmp_path):
     np.testing.assert_allclose(again.costs[0], record["costs"])
     with pytest.raises(RunError, match=r"^bad wrapper spec 'delay=-1': "):
         train_online(OnlineConfig(algo="sac", env="Hopper-v5[delay=-1]"), tmp_path / "bad", progress=False)
+
+
+def test_normalized_online_run_scales_by_the_observation_bounds(tmp_path):
+    """With no data, normalize_observations maps the observation box onto [-1, 1]: Pendulum's (cos, sin, speed)
+    box is [-1, 1] x [-1, 1] x [-8, 8], so the centre is 0 and the half-widths are 1, 1 and 8. An equal pair
+    of bounds is only centred. An environment with unbounded observations is refused before any folder is made."""
+    import gymnasium as gym
+
+    from hybridrl.train.online import bounds_scaling
+
+    train_online(OnlineConfig(algo="sac", env="Pendulum-v1", online_steps=20, start_steps=10, eval_every=20,
+                              eval_episodes=1, agent={"hidden_dims": [8], "normalize_observations": True}),
+                 tmp_path / "run", progress=False)
+    prep = json.loads((tmp_path / "run" / "preprocessing.json").read_text())
+    assert prep["obs_mean"] == [0.0, 0.0, 0.0] and prep["obs_std"] == [1.0, 1.0, 8.0]
+    mean, std = bounds_scaling(gym.spaces.Box(np.array([0.0, 2.0, -3.0]), np.array([10.0, 2.0, 1.0])), "x")
+    np.testing.assert_array_equal(mean, [5.0, 2.0, -1.0])
+    np.testing.assert_array_equal(std, [5.0, 1.0, 2.0])
+    with pytest.raises(RunError, match=r"^normalize_observations=true without --dataset scales observations by "
+                                       r"Hopper-v5's observation bounds, but 11 of its 11 dimensions are unbounded "
+                                       r"\(the first: 0\); drop --set normalize_observations=true, or pass a "
+                                       r"--dataset to normalize with its statistics$"):
+        train_online(OnlineConfig(algo="sac", env="Hopper-v5", online_steps=20,
+                                  agent={"normalize_observations": True}), tmp_path / "hopper", progress=False)
+    assert not (tmp_path / "hopper").exists()
