@@ -224,7 +224,7 @@ def test_neorl2_safety_halfcheetah_drops_trajectories_that_break_the_speed_limit
         protocol.collect("SafetyHalfCheetah", still, "train", num_samples=1500)
 
 
-@pytest.mark.parametrize("task", ["rocketrecovery", "randomfrictionhopper", "pipeline", "safetyhalfcheetah"])
+@pytest.mark.parametrize("task", ["rocketrecovery", "randomfrictionhopper", "pipeline", "safetyhalfcheetah", "simglucose"])
 def test_shipped_neorl2_policies_make_their_data(task):
     """A task's four shipped policies (docs/neorl2.md): 500 train transitions from p0, p2, p3 in turn, the same
     each time, each policy's recorded evaluation within NeoRL-2's 50-80 band. SafetyHalfCheetah's first
