@@ -4,8 +4,12 @@
 # (seeds 0-2, one run each); IQL pre-trained 10k updates then fine-tuned online (3 seeds).
 #   scripts/lock_results.sh [HORIZONS]       e.g. scripts/lock_results.sh "4"   (default "4 10")
 #   CPU=1 scripts/lock_results.sh ...        pin to core 1 with a single-threaded XLA
-# Online budget: 40k environment steps at H=4, 150k at H=10. Finished runs are copied (config, evaluations,
-# summary) to results/lock/hH/RUN, which git tracks; a run found there is skipped.
+#   CPU=0 FINETUNE=calql OFFLINE=5000 ONLINE=10000 scripts/lock_results.sh 4     other fine-tuning methods, budgets
+# Online budget: 40k environment steps at H=4, 150k at H=10. FINETUNE (default iql) names the fine-tuned methods,
+# OFFLINE (default 10000) their pre-training updates, ONLINE their online steps and EVERY the evaluation interval
+# (default 10000, or 1000 where ONLINE <= 10000); a run off the OFFLINE and ONLINE defaults is kept as
+# ALGO-finetune-OFFLINE-ONLINE. Finished runs are copied (config, evaluations, summary) to results/lock/hH/RUN,
+# which git tracks; a run found there is skipped.
 #   python scripts/lock_table.py results/lock
 set -euo pipefail
 HORIZONS=${1:-"4 10"}
@@ -32,6 +36,12 @@ for H in $HORIZONS; do
     run "trpo-s$seed" finetune hnpg --horizon "$H" --dataset "$data" --online-steps "$online" --seed "$seed" \
       --eval-every 10000 --eval-episodes 100 --set hybrid=false
   done
-  run iql-finetune finetune iql --dataset "$data" --offline-steps 10000 --online-steps "$online" --seeds 3 \
-    --eval-every 10000 --eval-episodes 100
+  offline=${OFFLINE:-10000}
+  steps=${ONLINE:-$online}
+  for algo in ${FINETUNE:-iql}; do
+    name=$algo-finetune
+    [ "$offline-$steps" = "10000-$online" ] || name=$name-$offline-$steps
+    run "$name" finetune "$algo" --dataset "$data" --offline-steps "$offline" --online-steps "$steps" --seeds 3 \
+      --eval-every "${EVERY:-$(( steps <= 10000 ? 1000 : 10000 ))}" --eval-episodes 100
+  done
 done

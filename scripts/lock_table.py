@@ -3,8 +3,9 @@
     python scripts/lock_table.py results/lock
 
 Success rate: the fraction of evaluation episodes that return 1 (the whole right sequence), per seed at the last
-evaluation, then mean +- std over seeds (population std). For the fine-tuned IQL, the score after pre-training,
-the lowest evaluation during the online phase (the dip), and the last one.
+evaluation, then mean +- std over seeds (population std). For the fine-tuned methods (IQL, Cal-QL, WSRL), the
+score after pre-training, the lowest evaluation during the online phase (the dip), and the last one; a run kept
+before its last online step is marked unfinished.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 OFFLINE = {"bc": "BC", "td3_bc": "TD3+BC", "iql": "IQL"}
+FINETUNED = {"iql": "IQL", "calql": "Cal-QL", "wsrl": "WSRL"}
 
 
 def records(run: Path) -> list[dict]:
@@ -34,6 +36,21 @@ def mean_std(values) -> str:
 def last_per_seed(evals: list[dict]) -> list[float]:
     last = max(r["step"] for r in evals)
     return [success(r) for r in evals if r["step"] == last]
+
+
+def finetune_row(H: str, run: Path) -> str:
+    """A fine-tuned method's row: its score after pre-training, the lowest online evaluation and the last one."""
+    config = json.loads((run / "config.json").read_text())["run"]
+    evals = records(run)
+    offline = [r for r in evals if r["phase"] == "offline"]
+    online = [r for r in evals if r["phase"] == "online"]
+    pre = last_per_seed(offline)
+    dip = min(np.mean([success(r) for r in online if r["step"] == s]) for s in {r["step"] for r in online})
+    done = max(r["env_steps"] for r in online)
+    steps = f"{done:,}" if done == config["online_steps"] else f"{done:,} of {config['online_steps']:,} (unfinished)"
+    name = f"{FINETUNED.get(config['algo'], config['algo'])}, {config['offline_steps'] // 1000}k updates offline then online"
+    return (f"| {H} | {name} | offline + online | {steps} | {len(pre)} | {mean_std(pre)} after pre-training; "
+            f"lowest online {dip:.2f}; {mean_std(last_per_seed(online))} at the end |")
 
 
 def main() -> None:
@@ -55,17 +72,8 @@ def main() -> None:
                 steps = {f["env_steps"] for f in finals}
                 print(f"| {H} | {name} | {data} | {', '.join(f'{s:,}' for s in sorted(steps))} | {len(runs)} | "
                       f"{mean_std([success(f) for f in finals])} |")
-        run = hdir / "iql-finetune"
-        if (run / "eval.jsonl").exists():
-            evals = records(run)
-            offline = [r for r in evals if r["phase"] == "offline"]
-            online = [r for r in evals if r["phase"] == "online"]
-            pre = last_per_seed(offline)
-            dip = min(np.mean([success(r) for r in online if r["step"] == s]) for s in {r["step"] for r in online})
-            print(f"| {H} | IQL, 10k updates offline then online | offline + online | "
-                  f"{max(r['env_steps'] for r in online):,} | {len(pre)} | {mean_std(pre)} after pre-training; "
-                  f"lowest online {dip:.2f}; {mean_std(last_per_seed(online))} at the end |")
-
+        for run in sorted(hdir.glob("*-finetune*"), key=lambda r: (r.name.split("-")[0] != "iql", r.name)):
+            print(finetune_row(H, run))
 
 if __name__ == "__main__":
     main()
