@@ -21,7 +21,8 @@ import numpy as np
 
 from hybridrl.analysis import plots
 
-OFFLINE_ONLY = {"bc": "BC (offline only)", "td3_bc": "TD3+BC (offline only)", "iql": "IQL (offline only)"}
+OFFLINE_ONLY = {"bc": "BC (offline only)", "td3_bc": "TD3+BC (offline only)", "iql": "IQL (offline only)",
+                "calql-offline-init-temperature-0.01": "Cal-QL, init temperature 0.01 (offline only, 2k updates)"}
 LABELS = {"hnpg": "HNPG (offline + online)", "trpo": "TRPO (online only)", "iql-finetune": "IQL fine-tuning",
           "iql": "IQL fine-tuning", "calql": "Cal-QL", "rlpd": "RLPD", "wsrl": "WSRL", "sac": "SAC (online only)"}
 YLABELS = {"success": "success rate", "normalized": "normalized score"}
@@ -67,7 +68,8 @@ def main() -> None:
             continue
         steps = sorted({x for _, x, _ in pts})
         by_step = [np.array([y for _, x, y in pts if x == s]) for s in steps]
-        curves[LABELS.get(name, name)] = (np.array(steps), np.array([v.mean() for v in by_step]),
+        label = LABELS.get(re.sub(r"-finetune(-\d+-\d+)?$", "", name), name)  # lock_results.sh's ALGO-finetune[-N-M]
+        curves[label] = (np.array(steps), np.array([v.mean() for v in by_step]),
                                           np.array([v.min() for v in by_step]), np.array([v.max() for v in by_step]))
     seeds = sorted({len({s for s, _, _ in pts}) for pts in groups.values()})
     fig = plots.curves(curves, args.title or f"{args.root.name} (seeds: {', '.join(map(str, seeds))})",
