@@ -75,5 +75,6 @@ def main() -> None:
         for run in sorted(hdir.glob("*-finetune*"), key=lambda r: (r.name.split("-")[0] != "iql", r.name)):
             print(finetune_row(H, run))
 
+
 if __name__ == "__main__":
     main()
