@@ -48,7 +48,8 @@ def finetune_row(H: str, run: Path) -> str:
     dip = min(np.mean([success(r) for r in online if r["step"] == s]) for s in {r["step"] for r in online})
     done = max(r["env_steps"] for r in online)
     steps = f"{done:,}" if done == config["online_steps"] else f"{done:,} of {config['online_steps']:,} (unfinished)"
-    name = f"{FINETUNED.get(config['algo'], config['algo'])}, {config['offline_steps'] // 1000}k updates offline then online"
+    algo = FINETUNED.get(config["algo"], config["algo"])
+    name = f"{algo}, {config['offline_steps'] // 1000}k updates offline then online"
     return (f"| {H} | {name} | offline + online | {steps} | {len(pre)} | {mean_std(pre)} after pre-training; "
             f"lowest online {dip:.2f}; {mean_std(last_per_seed(online))} at the end |")
 
