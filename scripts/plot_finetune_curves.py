@@ -23,8 +23,8 @@ from hybridrl.analysis import plots
 
 OFFLINE_ONLY = {"bc": "BC (offline only)", "td3_bc": "TD3+BC (offline only)", "iql": "IQL (offline only)",
                 "calql-offline-init-temperature-0.01": "Cal-QL, init temperature 0.01 (offline only, 2k updates)"}
-LABELS = {"hnpg": "HNPG (offline + online)", "trpo": "TRPO (online only)", "iql-finetune": "IQL fine-tuning",
-          "iql": "IQL fine-tuning", "calql": "Cal-QL", "rlpd": "RLPD", "wsrl": "WSRL", "sac": "SAC (online only)"}
+LABELS = {"hnpg": "HNPG (offline + online)", "trpo": "TRPO (online only)", "iql": "IQL fine-tuning", "calql": "Cal-QL",
+          "rlpd": "RLPD", "wsrl": "WSRL", "sac": "SAC (online only)"}
 YLABELS = {"success": "success rate", "normalized": "normalized score"}
 
 
@@ -70,7 +70,7 @@ def main() -> None:
         by_step = [np.array([y for _, x, y in pts if x == s]) for s in steps]
         label = LABELS.get(re.sub(r"-finetune(-\d+-\d+)?$", "", name), name)  # lock_results.sh's ALGO-finetune[-N-M]
         curves[label] = (np.array(steps), np.array([v.mean() for v in by_step]),
-                                          np.array([v.min() for v in by_step]), np.array([v.max() for v in by_step]))
+                         np.array([v.min() for v in by_step]), np.array([v.max() for v in by_step]))
     seeds = sorted({len({s for s, _, _ in pts}) for pts in groups.values()})
     fig = plots.curves(curves, args.title or f"{args.root.name} (seeds: {', '.join(map(str, seeds))})",
                        YLABELS[args.metric], plots.colors(list(curves) + list(levels)), xlabel="environment steps",
