@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 OFFLINE = {"bc": "BC", "td3_bc": "TD3+BC", "iql": "IQL"}
-FINETUNED = {"iql": "IQL", "calql": "Cal-QL", "wsrl": "WSRL"}
+FINETUNED = {"iql": "IQL", "calql": "Cal-QL", "wsrl": "WSRL", "rlpd": "RLPD"}
 
 
 def records(run: Path) -> list[dict]:
@@ -44,14 +44,18 @@ def finetune_row(H: str, run: Path) -> str:
     evals = records(run)
     offline = [r for r in evals if r["phase"] == "offline"]
     online = [r for r in evals if r["phase"] == "online"]
-    pre = last_per_seed(offline)
     dip = min(np.mean([success(r) for r in online if r["step"] == s]) for s in {r["step"] for r in online})
     done = max(r["env_steps"] for r in online)
     steps = f"{done:,}" if done == config["online_steps"] else f"{done:,} of {config['online_steps']:,} (unfinished)"
     algo = FINETUNED.get(config["algo"], config["algo"])
+    last = last_per_seed(online)
+    if not offline:  # RLPD: no pre-training, the offline data only in its batches
+        return (f"| {H} | {algo}, no pre-training, offline data in its batches | offline + online | {steps} | "
+                f"{len(last)} | lowest {dip:.2f}; {mean_std(last)} at the end |")
+    pre = last_per_seed(offline)
     name = f"{algo}, {config['offline_steps'] // 1000}k updates offline then online"
     return (f"| {H} | {name} | offline + online | {steps} | {len(pre)} | {mean_std(pre)} after pre-training; "
-            f"lowest online {dip:.2f}; {mean_std(last_per_seed(online))} at the end |")
+            f"lowest online {dip:.2f}; {mean_std(last)} at the end |")
 
 
 def main() -> None:
