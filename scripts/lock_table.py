@@ -48,14 +48,14 @@ def finetune_row(H: str, run: Path) -> str:
     done = max(r["env_steps"] for r in online)
     steps = f"{done:,}" if done == config["online_steps"] else f"{done:,} of {config['online_steps']:,} (unfinished)"
     algo = FINETUNED.get(config["algo"], config["algo"])
+    if offline:
+        name = f"{algo}, {config['offline_steps'] // 1000}k updates offline then online"
+        lowest = f"{mean_std(last_per_seed(offline))} after pre-training; lowest online"
+    else:  # RLPD: no pre-training, the offline data only in its batches
+        name, lowest = f"{algo}, no pre-training, offline data in its batches", "lowest"
     last = last_per_seed(online)
-    if not offline:  # RLPD: no pre-training, the offline data only in its batches
-        return (f"| {H} | {algo}, no pre-training, offline data in its batches | offline + online | {steps} | "
-                f"{len(last)} | lowest {dip:.2f}; {mean_std(last)} at the end |")
-    pre = last_per_seed(offline)
-    name = f"{algo}, {config['offline_steps'] // 1000}k updates offline then online"
-    return (f"| {H} | {name} | offline + online | {steps} | {len(pre)} | {mean_std(pre)} after pre-training; "
-            f"lowest online {dip:.2f}; {mean_std(last)} at the end |")
+    return (f"| {H} | {name} | offline + online | {steps} | {len(last)} | {lowest} {dip:.2f}; "
+            f"{mean_std(last)} at the end |")
 
 
 def main() -> None:
