@@ -236,3 +236,30 @@ def test_make_vec_env_batches_fusion_without_wrappers_only(monkeypatch):
     np.testing.assert_array_equal(obs[0], OBS0)
     wrapped = make_vec_env("neorl2/Fusion-v0[delay=1]", 2)
     assert type(wrapped).__name__ == "SyncVectorEnv"
+
+
+@needs_models
+@needs_val
+def test_collection_in_blocks_reproduces_the_val_trajectories_and_cuts_at_the_target(val, monkeypatch):
+    """collect() steps Fusion's trajectories in blocks of fresh machines, trajectory i from reset(seed=i): fed the
+    val file's actions, a block of three reproduces its first two trajectories, and the third is cut."""
+    from hybridrl.envs.neorl2 import collect as collect_module
+
+    monkeypatch.setenv(MODEL_DIR_ENV, str(FUSION_DIR))
+    monkeypatch.setattr(collect_module, "BATCH", {"Fusion": 3})
+
+    def replay(seed):  # trajectory `seed` of the val file, action by action
+        actions = iter(val["action"][100 * seed: 100 * (seed + 1)])
+        return lambda obs: next(actions)
+
+    data = collect_module.collect("Fusion", [replay], "val", num_samples=150, first_seed=0)
+    assert len(data) == 200 and data.metadata["seeds"] == "0..1"
+    rows = slice(0, 200)
+    np.testing.assert_array_equal(data.actions, val["action"][rows])
+    np.testing.assert_array_equal(data.timeouts, val["truncated"][rows].astype(bool))
+    assert not data.terminals.any()
+    for name, key in (("observations", "obs"), ("next_observations", "next_obs")):
+        np.testing.assert_array_equal(getattr(data, name)[:, EXACT], val[key][rows][:, EXACT])
+        np.testing.assert_allclose(getattr(data, name)[:, OUTPUTS], val[key][rows][:, OUTPUTS], rtol=0,
+                                   atol=OUTPUT_ATOL)
+    np.testing.assert_allclose(data.rewards, val["reward"][rows], rtol=0, atol=REWARD_ATOL)
