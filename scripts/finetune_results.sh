@@ -9,7 +9,7 @@
 # Defaults: OFFLINE=100000 (the papers: 1M for IQL and Cal-QL, 250k for WSRL), ONLINE=100000. Where the offline run
 # of scripts/first_results.sh (runs/first-results/DATASET/ALGO, OFFLINE updates, 3 seeds) is at hand, the run
 # starts from its networks (--init-from) instead of pre-training again. Datasets are made
-# if missing (runs/datasets). A finished run's config, evaluations and summary are copied to $KEEP/DATASET/ALGO
+# if missing (runs/datasets). A finished run's config, evaluations, summary and meta are copied to $KEEP/DATASET/ALGO
 # (default results/finetune, tracked by git); a run found there is skipped, an unfinished one is resumed from its
 # last checkpoint (started again if it has none). Then:
 #   python scripts/finetune_table.py results/finetune

@@ -6,12 +6,13 @@ if [ -n "${CPU:-}" ]; then
   RUN=(taskset -c "$CPU" nice -n 19)
 fi
 
-keep() {  # keep RUN_DIR KEPT_DIR [EXTRA_FILE...]: copy a finished run's config, evaluations and summary (and
-  # any extra files) to KEPT_DIR, which git tracks: runs/ does not outlive a session, results/ does.
+keep() {  # keep RUN_DIR KEPT_DIR [EXTRA_FILE...]: copy a finished run's config, evaluations, summary and meta (and
+  # any extra files) to KEPT_DIR, which git tracks: runs/ does not outlive a session, results/ does. meta.json holds
+  # the package versions and commit, so a run trained again that does not repeat its scores can be traced.
   local out=$1 kept=$2 file
   shift 2
   mkdir -p "$kept"
-  for file in config.json eval.jsonl summary.json "$@"; do
+  for file in config.json eval.jsonl summary.json meta.json "$@"; do
     cp "$out/$file" "$kept/"
   done
 }

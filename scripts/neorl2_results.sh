@@ -12,7 +12,7 @@
 # per seed) and a kept checkpoint. Two passes: first every run trains, then FQE ranks each run's checkpoints
 # (SELECT=0 skips the second pass). FQE costs more than training: 15 candidates (5 checkpoints x 3 seeds), 2
 # critics each, 20k steps, about 30 minutes of one core per run against 7 for BC's training. A finished run's
-# config, evaluations and summary are copied to $KEEP/TASK/ALGO (default results/neorl2, tracked by git), and its
+# config, evaluations, summary and meta are copied to $KEEP/TASK/ALGO (default results/neorl2, tracked by git), and its
 # selection.json after FQE; a step already kept there is skipped. Ten evaluation episodes per seed are too few to
 # tell a policy from its data on tasks with random patients, targets or winds (Simglucose's BC scored 84.4 on them
 # and 71.6 on 100), so the last checkpoint of every run, and FQE's pick for every seed, are scored again on
