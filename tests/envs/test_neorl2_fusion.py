@@ -240,21 +240,27 @@ def test_make_vec_env_batches_fusion_without_wrappers_only(monkeypatch):
 
 @needs_models
 @needs_val
-def test_collection_in_blocks_reproduces_the_val_trajectories_and_cuts_at_the_target(val, monkeypatch):
-    """collect() steps Fusion's trajectories in blocks of fresh machines, trajectory i from reset(seed=i): fed the
-    val file's actions, a block of three reproduces its first two trajectories, and the third is cut."""
+def test_collection_in_blocks_reproduces_the_val_trajectories(val, monkeypatch):
+    """collect() steps Fusion's trajectories in blocks of fresh machines, trajectory i from reset(seed=i), each block
+    no larger than the target still needs: fed the val file's actions, blocks of two and then one reproduce its
+    first three trajectories."""
     from hybridrl.envs.neorl2 import collect as collect_module
 
     monkeypatch.setenv(MODEL_DIR_ENV, str(FUSION_DIR))
-    monkeypatch.setattr(collect_module, "BATCH", {"Fusion": 3})
+    monkeypatch.setattr(collect_module, "BATCH", {"Fusion": 2})
+    blocks = []
+    rollouts = collect_module._batched_rollouts
+    monkeypatch.setattr(collect_module, "_batched_rollouts",
+                        lambda task, policies, seeds: blocks.append(list(seeds)) or rollouts(task, policies, seeds))
 
     def replay(seed):  # trajectory `seed` of the val file, action by action
         actions = iter(val["action"][100 * seed: 100 * (seed + 1)])
         return lambda obs: next(actions)
 
-    data = collect_module.collect("Fusion", [replay], "val", num_samples=150, first_seed=0)
-    assert len(data) == 200 and data.metadata["seeds"] == "0..1"
-    rows = slice(0, 200)
+    data = collect_module.collect("Fusion", [replay], "val", num_samples=250, first_seed=0)
+    assert blocks == [[0, 1], [2]]
+    assert len(data) == 300 and data.metadata["seeds"] == "0..2"
+    rows = slice(0, 300)
     np.testing.assert_array_equal(data.actions, val["action"][rows])
     np.testing.assert_array_equal(data.timeouts, val["truncated"][rows].astype(bool))
     assert not data.terminals.any()

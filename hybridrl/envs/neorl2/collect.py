@@ -7,10 +7,10 @@ then cut at the first episode end at or beyond that count. NeoRL-2 collects in b
 cut makes the result the same either way, so collection stops as soon as the count is reached. For
 SafetyHalfCheetah, every trajectory with a step rewarded below -99 (a constraint violation) is then dropped.
 
-Fusion, whose step costs about 0.2 s alone, is collected ``BATCH`` trajectories at a time in one
+Fusion, whose step costs about 0.2 s alone, is collected up to ``BATCH`` trajectories at a time in one
 ``FusionVectorEnv`` of fresh machines (``restore_on_reset=True``: every copy starts from the constructor's state, as
 a fresh instance does; each copy has its trajectory's seed and policy). Its episodes all last 100 steps, so the
-copies end together. The networks' outputs then differ from one-at-a-time collection by onnxruntime's rounding of a
+copies end together, and a block holds no more trajectories than the target still needs. The networks' outputs then differ from one-at-a-time collection by onnxruntime's rounding of a
 batch (about 1e-6); everything else is the same, trajectory for trajectory.
 
 One deviation, so that a seed determines the data: Pipeline's constructor draws the first target from an
@@ -59,18 +59,16 @@ def collect(task: str, policies: Sequence[PolicyFactory], split: str = "train", 
     collected = 0
     while collected < target:
         i = len(trajectories)
-        if task in BATCH:
-            block = range(i, i + BATCH[task])
+        if task in BATCH:  # its episodes all run to the time limit: a block of at most what the target still needs
+            needed = -(-(target - collected) // gym.spec(env_id(task)).max_episode_steps)
+            block = range(i, i + min(BATCH[task], needed))
             new = _batched_rollouts(task, [policies[j % len(policies)](first_seed + j) for j in block],
                                     [first_seed + j for j in block])
         else:
             env = gym.make(env_id(task), **ENV_OPTIONS.get(task, {}))
             new = [_rollout(env, policies[i % len(policies)](first_seed + i), first_seed + i)]
-        for trajectory in new:  # the protocol's cut: stop at the first episode end at or beyond the target
-            if collected >= target:
-                break
-            trajectories.append(trajectory)
-            collected += len(trajectory["reward"])
+        trajectories.extend(new)
+        collected += sum(len(trajectory["reward"]) for trajectory in new)
         if on_progress is not None:
             on_progress(min(collected, target), target)
     if task == "SafetyHalfCheetah":
