@@ -10,8 +10,9 @@ SafetyHalfCheetah, every trajectory with a step rewarded below -99 (a constraint
 Fusion, whose step costs about 0.2 s alone, is collected up to ``BATCH`` trajectories at a time in one
 ``FusionVectorEnv`` of fresh machines (``restore_on_reset=True``: every copy starts from the constructor's state, as
 a fresh instance does; each copy has its trajectory's seed and policy). Its episodes all last 100 steps, so the
-copies end together, and a block holds no more trajectories than the target still needs. The networks' outputs then differ from one-at-a-time collection by onnxruntime's rounding of a
-batch (about 1e-6); everything else is the same, trajectory for trajectory.
+copies end together, and a block holds no more trajectories than the target still needs. The networks' outputs
+then differ from one-at-a-time collection by onnxruntime's rounding of a batch (about 1e-6); everything else is
+the same, trajectory for trajectory.
 
 One deviation, so that a seed determines the data: Pipeline's constructor draws the first target from an
 unseeded generator and its resets keep it, so NeoRL-2's own Pipeline collection is not reproducible. Here
