@@ -33,7 +33,7 @@ def evaluate_policy(
 
     ``policy`` maps observations of shape (num_policies, episodes, obs_dim) to
     actions of shape (num_policies, episodes, act_dim) in the env's own units.
-    Episode i of every policy starts from the same seed (``seed + i``), so the
+    Episode i of every policy starts from the same seed (``seed + i``, modulo 2**32), so the
     policies are compared on the same initial states. If the env reports a
     safety cost (``info["cost"]``, e.g. from :class:`hybridrl.envs.wrappers.SafetyCost`),
     each episode's summed cost is returned too.
@@ -42,7 +42,7 @@ def evaluate_policy(
     own_envs = envs is None
     envs = envs or make_vec_env(env_id, n)
     try:
-        obs, _ = envs.reset(seed=[seed + i % episodes for i in range(n)])
+        obs, _ = envs.reset(seed=[(seed + i % episodes) % 2**32 for i in range(n)])  # a RandomState takes < 2**32
         returns = np.zeros(n)
         lengths = np.zeros(n, dtype=np.int64)
         costs, reports_cost = np.zeros(n), False

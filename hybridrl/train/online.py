@@ -402,8 +402,9 @@ class _Run:
         needs_mc = MC_FIELD in self.fields
         discount = getattr(agent_config, "discount", 0.99)
         # Host-side randomness (warm-up actions, env resets) comes from (seed, step), so a resumed run is seeded too.
+        # Reset seeds stay below 2**32: the NeoRL-2 envs seed a numpy RandomState, which takes no larger one.
         rng = np.random.default_rng([config.seed, self.step])
-        raw_obs, _ = self.envs.reset(seed=[int(s) + 1_000_003 * self.step for s in seeds])
+        raw_obs, _ = self.envs.reset(seed=[(int(s) + 1_000_003 * self.step) % 2**32 for s in seeds])
         obs = prep.observations(raw_obs)
         step_fns: dict[bool, Callable] = {}  # compiled on first use: without and with the update
         write = make_buffer_write(self.fields)

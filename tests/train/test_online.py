@@ -128,3 +128,20 @@ def test_normalized_online_run_scales_by_the_observation_bounds(tmp_path):
         train_online(OnlineConfig(algo="sac", env="Hopper-v5", online_steps=20,
                                   agent={"normalize_observations": True}), tmp_path / "hopper", progress=False)
     assert not (tmp_path / "hopper").exists()
+
+
+def test_reset_seeds_past_2_32_wrap_for_randomstate_envs(tmp_path):
+    # DMSD seeds a numpy RandomState, which refuses seeds of 2**32 and more. Seed 2**32 - 1 on 2 seeds makes the
+    # second seed's first reset 2**32 and every evaluation seed larger; a resumed run resets from seed + 1,000,003 x
+    # step, which passes 2**32 after 4,295 steps from seed 0 (a Fusion behaviour run failed so on resume at 10k).
+    config = OnlineConfig(algo="sac", env="neorl2/DMSD-v0", online_steps=40, seeds=2, seed=2**32 - 1, start_steps=10,
+                          eval_every=20, eval_episodes=1, log_every=20, agent={"hidden_dims": [16]})
+    out = tmp_path / "run"
+    train_online(config, out, progress=False)
+    ckpts = checkpoint.list_checkpoints(out / "checkpoints")
+    ckpts[-1][1].unlink()
+    (out / "summary.json").unlink()
+    result = train_online(config, out, resume=True, progress=False)
+    assert result.step == 40
+    assert [(r["step"], r["seed"]) for r in _records(out / "eval.jsonl")] == [
+        (20, 2**32 - 1), (20, 2**32), (40, 2**32 - 1), (40, 2**32)]
