@@ -1,12 +1,13 @@
 """`hybridrl data make`: names, determinism, reference scores and metadata, shipped-policy round trip."""
 
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hybridrl.data import DatasetError, load_dataset, save_minari
-from hybridrl.data import make
+from hybridrl.data import DatasetError, load_dataset, make, save_minari
 from hybridrl.data.make import export_behaviour_policy, make_dataset, parse_name
 from hybridrl.train import checkpoint
 
@@ -224,21 +225,33 @@ def test_neorl2_safety_halfcheetah_drops_trajectories_that_break_the_speed_limit
         protocol.collect("SafetyHalfCheetah", still, "train", num_samples=1500)
 
 
-@pytest.mark.parametrize("task", ["rocketrecovery", "randomfrictionhopper", "pipeline", "safetyhalfcheetah", "simglucose"])
-def test_shipped_neorl2_policies_make_their_data(task):
-    """A task's four shipped policies (docs/neorl2.md): 500 train transitions from p0, p2, p3 in turn, the same
-    each time, each policy's recorded evaluation within NeoRL-2's 50-80 band. SafetyHalfCheetah's first
-    trajectory (1,000 steps, seed 0) keeps to the speed limit, so it is kept whole."""
+@pytest.mark.parametrize("task", ["rocketrecovery", "randomfrictionhopper", "pipeline", "safetyhalfcheetah", "simglucose",
+                                  "fusion"])
+def test_shipped_neorl2_policies_make_their_data(task, monkeypatch):
+    """A task's four shipped policies (docs/neorl2.md): 500 train transitions (Fusion: 300, three 100-step
+    trajectories stepped together) from p0, p2, p3 in turn, the same each time (Fusion: made once), each policy's
+    recorded evaluation within NeoRL-2's 50-80 band. SafetyHalfCheetah's first trajectory (1,000 steps, seed 0) keeps to the speed
+    limit, so it is kept whole. Fusion reads NeoRL-2's ONNX models from the shared data, and skips without them."""
     manifest = make.read_manifest()
     scores = [manifest[f"neorl2-{task}-p{k}"]["eval_normalized"] for k in range(4)]
     assert all(50 <= s <= 80 for s in scores), scores
-    ds = make_dataset(f"neorl2-{task}", size=500)
+    size = 500
+    if task == "fusion":
+        from hybridrl.envs.neorl2.fusion import MODEL_DIR_ENV
+
+        models = Path(os.environ["HYBRIDRL_NEORL2_DATA"]) / "fusion"  # set in tests/conftest.py
+        if not models.is_dir():
+            pytest.skip(f"NeoRL-2's Fusion ONNX models are not at {models}")
+        monkeypatch.setenv(MODEL_DIR_ENV, str(models))
+        size = 300
+    ds = make_dataset(f"neorl2-{task}", size=size)
     if task == "safetyhalfcheetah":
         assert len(ds) == 1000 and ds.metadata["seeds"] == [0]
     else:
-        assert len(ds) >= 500 and ds.metadata["seeds"].startswith("0..")
+        assert len(ds) >= size and ds.metadata["seeds"].startswith("0..")
     assert [p.split(" ")[0] for p in ds.metadata["policies"]] == [f"neorl2-{task}-p{k}.msgpack" for k in (0, 2, 3)]
-    np.testing.assert_array_equal(make_dataset(f"neorl2-{task}", size=500).actions, ds.actions)
+    if task != "fusion":  # Fusion's 40 s a make: its seeded collection is checked in tests/envs/test_neorl2_fusion.py
+        np.testing.assert_array_equal(make_dataset(f"neorl2-{task}", size=size).actions, ds.actions)
 
 
 def test_neorl2_policies_act_as_neorl2s_do():
