@@ -230,8 +230,9 @@ def test_neorl2_safety_halfcheetah_drops_trajectories_that_break_the_speed_limit
 def test_shipped_neorl2_policies_make_their_data(task, monkeypatch):
     """A task's four shipped policies (docs/neorl2.md): 500 train transitions (Fusion: 300, three 100-step
     trajectories stepped together) from p0, p2, p3 in turn, the same each time (Fusion: made once), each policy's
-    recorded evaluation within NeoRL-2's 50-80 band. SafetyHalfCheetah's first trajectory (1,000 steps, seed 0) keeps to the speed
-    limit, so it is kept whole. Fusion reads NeoRL-2's ONNX models from the shared data, and skips without them."""
+    recorded evaluation within NeoRL-2's 50-80 band. SafetyHalfCheetah's first trajectory (1,000 steps, seed 0)
+    keeps to the speed limit, so it is kept whole. Fusion reads NeoRL-2's ONNX models from the shared data, and
+    skips without them."""
     manifest = make.read_manifest()
     scores = [manifest[f"neorl2-{task}-p{k}"]["eval_normalized"] for k in range(4)]
     assert all(50 <= s <= 80 for s in scores), scores
