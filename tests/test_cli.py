@@ -161,3 +161,19 @@ def test_resume_rejects_folder_without_run(tmp_path):
     result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
     assert result.exit_code == 2
     assert "not a run folder (no config.json)" in result.output
+
+
+def test_fusion_without_its_models_fails_in_one_line(tmp_path, monkeypatch):
+    """Online training and data making on NeoRL-2 Fusion with no ONNX model folder: exit 2, one line that says
+    which variable to set, no traceback and nothing written."""
+    monkeypatch.delenv("HYBRIDRL_NEORL2_FUSION_DIR", raising=False)
+    out, root = tmp_path / "run", tmp_path / "datasets"
+    fix = "Fusion needs NeoRL-2's ONNX dynamics models, and none were given: set HYBRIDRL_NEORL2_FUSION_DIR"
+    for args, first in (
+            (["train", "sac", "--env", "neorl2/Fusion-v0", "--online-steps", "10", "--out", str(out), "--no-progress"],
+             "error: cannot make environment 'neorl2/Fusion-v0': "),
+            (["data", "make", "neorl2-fusion-val", "--size", "100", "--root", str(root)], "error: 'neorl2-fusion-val': ")):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert (first + fix) in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not out.exists() and not root.exists()

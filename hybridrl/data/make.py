@@ -205,7 +205,12 @@ def _neorl2_data(recipe: Recipe, task: str, split: str, size: int | None, seed: 
                            f"in {policy_dir}); load NeoRL-2's official file instead (--dataset PATH/{task}-{split}.npz), "
                            f"or train and export them (docs/neorl2.md)")
     factories, names = [], []
-    act_dim = int(gym.make(recipe.env_id).action_space.shape[0])
+    try:
+        env = gym.make(recipe.env_id)
+    except FileNotFoundError as exc:  # Fusion without NeoRL-2's ONNX models
+        raise DatasetError(f"'{recipe.name}': {exc}") from exc
+    act_dim = int(env.action_space.shape[0])
+    env.close()
     for key in keys:
         params, entry = _read_policy(manifest[key], policy_dir)
         factories.append(_neorl2_policy(task, params, tuple(entry["hidden_dims"]), act_dim, _scaling(entry)))

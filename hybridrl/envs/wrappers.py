@@ -350,6 +350,8 @@ def make_wrapped(env_id: str, spec: str, **make_kwargs: Any) -> gym.Env:
         env = gym.make(env_id, **make_kwargs)
     except gym.error.Error as exc:
         raise ValueError(f"cannot make environment '{env_id}': {exc}{ID_HINT}") from exc
+    except FileNotFoundError as exc:  # an environment that needs files the user supplies (NeoRL-2 Fusion's models)
+        raise ValueError(f"cannot make environment '{env_id}': {exc}") from exc
     for wrap in wrappers:
         try:
             env = wrap(env)
@@ -395,3 +397,5 @@ def make_vec_env(env: str, num_envs: int, **vector_kwargs: Any) -> gym.vector.Ve
                             vector_kwargs=vector_kwargs or None)
     except gym.error.Error as exc:
         raise ValueError(f"cannot make environment '{env_id}': {exc}{ID_HINT}") from exc
+    except FileNotFoundError as exc:
+        raise ValueError(f"cannot make environment '{env_id}': {exc}") from exc
