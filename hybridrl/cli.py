@@ -478,8 +478,7 @@ def select(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Rank checkpoints by Fitted Q Evaluation on logged data, without the environment; writes RUN_DIR/selection.json."""
-    import dataclasses
-
+    from hybridrl.agents.base import dataclass_from_dict
     from hybridrl.data import DatasetError, load_dataset
     from hybridrl.evaluate.fqe import FQEConfig
     from hybridrl.evaluate.select import SPLITS, select_checkpoints, write_selection
@@ -489,11 +488,8 @@ def select(
     if split not in SPLITS:
         _fail(f"unknown --split '{split}'; use held-out or all")
     try:
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in _parse_overrides(overrides).items()}
-        config = FQEConfig(**{"steps": steps, **values})
+        config = dataclass_from_dict(FQEConfig, {"steps": steps, **_parse_overrides(overrides)}, "FQE")
         config.check()
-    except TypeError as exc:
-        _fail(f"unknown FQE setting in --set ({exc}); valid keys: {', '.join(f.name for f in dataclasses.fields(FQEConfig))}")
     except ValueError as exc:
         _fail(str(exc))
     try:

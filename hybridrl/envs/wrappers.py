@@ -385,13 +385,14 @@ def make_env(env: str) -> gym.Env:
 def make_vec_env(env: str, num_envs: int, **vector_kwargs: Any) -> gym.vector.VectorEnv:
     """A vector env of ``num_envs`` copies of an environment string, each copy wrapped by its spec.
 
-    Synchronous copies, except for an environment registered with a batched ``vector_entry_point`` (NeoRL-2
-    Fusion) and no wrappers, which gets that vector env; ``vector_kwargs`` (``autoreset_mode``) go to either.
+    Synchronous copies, except for an environment that hybridrl registers with a batched ``vector_entry_point``
+    (NeoRL-2 Fusion) and no wrappers, which gets that vector env; ``vector_kwargs`` (``autoreset_mode``) go to
+    either. Gymnasium's own vector entry points (CartPole's) take no ``autoreset_mode``, so they are not used.
     """
     env_id, spec = split_env(env)
     wrappers = spec_wrappers(spec)
     try:
-        if not wrappers and gym.spec(env_id).vector_entry_point is not None:
+        if not wrappers and str(gym.spec(env_id).vector_entry_point or "").startswith("hybridrl."):
             return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **vector_kwargs)
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", wrappers=wrappers or None,
                             vector_kwargs=vector_kwargs or None)

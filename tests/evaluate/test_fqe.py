@@ -203,6 +203,9 @@ def test_select_bad_input(tiny_run, tmp_path):
          f"{other}: observations have dimension 3 but {run} was trained on 4; pass data from the run's environment"),
         (["select", str(tmp_path), "--dataset", str(data)], f"{tmp_path}: not a run folder (no config.json)"),
         (["select", str(run), "--dataset", str(data), "--set", "discount=1.5"], "FQE discount must be in [0, 1), got 1.5"),
+        (["select", str(run), "--dataset", str(data), "--set", "discount=high"],
+         "FQE setting discount must be a number (default 0.99), got 'high'"),
+        (["select", str(run), "--dataset", str(data), "--set", "tau_=0.1"], "unknown config key(s) ['tau_'] for FQE"),
     ]
     for args, message in cases:
         result = runner.invoke(app, [*args, "--no-progress"])
