@@ -389,12 +389,14 @@ def data_make(
     """Regenerate a D4RL-style locomotion dataset on Gymnasium v5 MuJoCo (or a NeoRL-2 task's data, or the
     combination lock's), saved as local Minari."""
     from hybridrl.data import DatasetError, save_minari
+    from hybridrl.data.loaders import minari_target
     from hybridrl.data.make import make_dataset, parse_name
     from hybridrl.train.loggers import progress_bar
 
     try:
         recipe = parse_name(name)
         dataset_id = f"hybridrl/{recipe.name}-v0"
+        minari_target(dataset_id, root, overwrite=overwrite)  # an existing dataset or a read-only root: say so now
         if recipe.kind == "medium-replay":
             with console.status("re-running the medium policy's SAC training to re-generate its replay buffer..."):
                 ds = make_dataset(name, size=size, seed=seed)

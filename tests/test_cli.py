@@ -185,3 +185,26 @@ def test_fusion_without_its_models_fails_in_one_line(tmp_path, monkeypatch):
         assert result.exit_code == 2, result.output
         assert (first + fix) in " ".join(result.output.split()) and "Traceback" not in result.output
     assert not out.exists() and not root.exists()
+
+
+def test_data_make_checks_where_it_writes_before_collecting(tmp_path, monkeypatch):
+    """An existing dataset (without --overwrite) or a root that cannot be made is refused in one line before the
+    minutes of collection: the data maker is never called, and nothing is written."""
+    import hybridrl.data.make as make
+
+    monkeypatch.setattr(make, "make_dataset", lambda *a, **k: pytest.fail("collected before checking the target"))
+    root = tmp_path / "datasets"
+    (root / "hybridrl" / "hopper-medium-v0").mkdir(parents=True)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for args, message in (
+            (["--root", str(root)], f"{root}/hybridrl/hopper-medium-v0: a dataset with id 'hybridrl/hopper-medium-v0' "
+                                    "already exists; pass overwrite=True (--overwrite) or choose another id."),
+            (["--root", str(blocker / "sub")], f"{blocker}/sub: cannot write a dataset here ({blocker} is a file); "
+                                               "choose a writable root (--root, or $MINARI_DATASETS_PATH)."),
+    ):
+        result = runner.invoke(app, ["data", "make", "hopper-medium", *args])
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.output.split())
+    assert sorted(p.name for p in root.rglob("*")) == ["hopper-medium-v0", "hybridrl"]
+    assert blocker.read_text() == ""

@@ -698,6 +698,31 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
+def minari_target(dataset_id: str, root: str | os.PathLike | None = None, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """The root and the folder ``save_minari(ds, dataset_id, root)`` writes, ``(root, root/dataset_id)``, after
+    checking, without writing anything, what would make it fail: a malformed id, an existing dataset without
+    ``overwrite``, a root under a file or a folder this user cannot write. Whoever spends minutes making the
+    data checks first."""
+    if not _DATASET_ID_RE.fullmatch(dataset_id):
+        raise source_error(dataset_id, "not a valid Minari dataset id", "use the form (namespace/)name-v<version>, e.g. 'mine/pendulum-v0'")
+    root = (Path(root).expanduser() if root is not None else minari_root()).resolve()  # Minari breaks on relative roots
+    target = root / dataset_id
+    if target.exists() and not overwrite:
+        raise source_error(target, f"a dataset with id '{dataset_id}' already exists", "pass overwrite=True (--overwrite) or choose another id")
+    existing = root
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise _unwritable(root, f"{existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise _unwritable(root, f"no write permission in {existing}")
+    return root, target
+
+
+def _unwritable(root: Path, why: str) -> DatasetError:
+    return source_error(root, f"cannot write a dataset here ({why})", "choose a writable root (--root, or $MINARI_DATASETS_PATH)")
+
+
 def save_minari(ds: Dataset, dataset_id: str, root: str | os.PathLike | None = None, *, overwrite: bool = False) -> Path:
     """Write ``ds`` as Minari dataset ``dataset_id`` under ``root`` (default: Minari's datasets root).
 
@@ -709,18 +734,15 @@ def save_minari(ds: Dataset, dataset_id: str, root: str | os.PathLike | None = N
     import gymnasium as gym
     import minari
 
-    if not _DATASET_ID_RE.fullmatch(dataset_id):
-        raise source_error(dataset_id, "not a valid Minari dataset id", "use the form (namespace/)name-v<version>, e.g. 'mine/pendulum-v0'")
+    root, target = minari_target(dataset_id, root, overwrite=overwrite)
     source = f"{ds.name} (saving to Minari id {dataset_id})"
     validate(ds, source)
     _check_chained_observations(ds, source)
-    root = (Path(root).expanduser() if root is not None else minari_root()).resolve()  # Minari breaks on relative roots
-    target = root / dataset_id
-    if target.exists() and not overwrite:
-        raise source_error(target, f"a dataset with id '{dataset_id}' already exists", "pass overwrite=True or choose another id")
-
-    root.mkdir(parents=True, exist_ok=True)
-    tmp_root = Path(tempfile.mkdtemp(prefix=".hybridrl-tmp-", dir=root))  # hidden: Minari's listings skip it
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp_root = Path(tempfile.mkdtemp(prefix=".hybridrl-tmp-", dir=root))  # hidden: Minari's listings skip it
+    except OSError as exc:
+        raise _unwritable(root, exc.strerror or str(exc)) from exc
     try:
         obs_space = gym.spaces.Box(-np.inf, np.inf, shape=(ds.obs_dim,), dtype=np.float32)
         low = np.full(ds.act_dim, -np.inf, np.float32) if ds.action_low is None else np.broadcast_to(ds.action_low, (ds.act_dim,))

@@ -362,7 +362,7 @@ def test_save_minari_existing_target(tmp_path):
     root = tmp_path / "datasets"
     first = make_dataset(env_id="HybridToyUnregistered-v0").replace(ref_min_score=None, ref_max_score=None, action_low=None, action_high=None)
     save_minari(first, "toy-v0", root)
-    with raises(f"{root / 'toy-v0'}: a dataset with id 'toy-v0' already exists; pass overwrite=True or choose another id."):
+    with raises(f"{root / 'toy-v0'}: a dataset with id 'toy-v0' already exists; pass overwrite=True (--overwrite) or choose another id."):
         save_minari(make_dataset(), "toy-v0", root)
     got = load_dataset(root / "toy-v0")
     assert got.env_id == "HybridToyUnregistered-v0" and got.ref_max_score is None and got.action_low is None
