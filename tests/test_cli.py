@@ -69,14 +69,17 @@ def test_data_info_missing_file(tmp_path):
          "environment 'CartPole-v1' needs flat Box observations and actions for online training"),
         (["train", "bc", "--dataset", "DATA", "--env", "NoSuchEnv-v0"], "cannot make environment 'NoSuchEnv-v0'"),
         (["train", "bc", "--dataset", "DATA", "--env", "Hopper-v5"], "dataset actions have dimension 1 but Hopper-v5 expects 3"),
+        (["train", "bc", "--dataset", "DATA", "--out", "DATA/run"], "cannot create the run folder DATA/run (Not a directory); choose another --out"),
     ],
 )
 def test_train_bad_input_fails_cleanly(args, message, npz_path, tmp_path):
     out = tmp_path / "run"
-    args = [str(npz_path) if a == "DATA" else a for a in args]
-    result = runner.invoke(app, [*args, "--out", str(out), "--no-progress"])
+    args = [a.replace("DATA", str(npz_path)) for a in args]
+    if "--out" not in args:
+        args += ["--out", str(out)]
+    result = runner.invoke(app, [*args, "--no-progress"])
     assert result.exit_code == 2, result.output
-    assert message in " ".join(result.output.split())
+    assert message.replace("DATA", str(npz_path)) in " ".join(result.output.split())
     assert not out.exists()  # nothing half-written
 
 

@@ -182,7 +182,10 @@ def start_run_dir(out: Path, config: dict[str, Any], preprocessing: dict[str, An
 
     if out.exists() and any(out.iterdir()):
         raise RunError(f"{out} already exists and is not empty; pass --resume {out} to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the run folder {out} ({exc.strerror or exc}); choose another --out") from exc
     try:
         write_json(out / "config.json", config)
         write_json(out / "preprocessing.json", preprocessing)
