@@ -27,6 +27,7 @@ import numpy as np
 from hybridrl.data.dataset import Dataset, DatasetError
 from hybridrl.data.generate import collect
 from hybridrl.data.transforms import unscale_actions
+from hybridrl.envs.wrappers import make_env
 from hybridrl.envs.scores import D4RL_REF_SCORES
 
 ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
@@ -250,7 +251,7 @@ def _neorl2_policy(task: str, params: Any, hidden_dims: tuple[int, ...], act_dim
 
 
 def _action_bounds(env: str) -> tuple[np.ndarray, np.ndarray]:
-    space = gym.make(ENVS[env]).action_space
+    space = make_env(ENVS[env]).action_space
     return space.low.astype(np.float32), space.high.astype(np.float32)
 
 

@@ -20,9 +20,11 @@ for the syntax). Nothing is registered with Gymnasium.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
+import warnings
 from collections import deque
 from typing import Any, Callable
 
@@ -339,6 +341,37 @@ def _spec_error(spec: str, problem: str) -> ValueError:
     return ValueError(f"bad wrapper spec {spec!r}: {problem}")
 
 
+@contextlib.contextmanager
+def quiet_mujoco_deprecations():
+    """Drop MuJoCo's deprecation warnings about model files while environments are made; pass any other MuJoCo
+    warning on (to a handler set before, else as a Python warning).
+
+    MuJoCo 4 warns that Gymnasium's half_cheetah.xml uses the deprecated 'settotalmass' attribute every time
+    the model compiles, so a HalfCheetah run printed it once per environment copy at every evaluation and
+    appended it to MUJOCO_LOG.TXT in the working folder. The file is Gymnasium's; the model it builds is the same.
+    """
+    try:
+        import mujoco
+    except ImportError:  # no MuJoCo, no MuJoCo warnings
+        yield
+        return
+    previous = mujoco.get_mju_user_warning()
+
+    def handler(message: str) -> None:
+        if "is deprecated" in message:
+            return
+        if previous is not None:
+            previous(message)
+        else:
+            warnings.warn(f"MuJoCo: {message}", RuntimeWarning, stacklevel=2)
+
+    mujoco.set_mju_user_warning(handler)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 def make_wrapped(env_id: str, spec: str, **make_kwargs: Any) -> gym.Env:
     """``gym.make(env_id, **make_kwargs)`` wrapped as ``spec`` says (see :func:`spec_wrappers`).
 
@@ -347,7 +380,8 @@ def make_wrapped(env_id: str, spec: str, **make_kwargs: Any) -> gym.Env:
     """
     wrappers = spec_wrappers(spec)
     try:
-        env = gym.make(env_id, **make_kwargs)
+        with quiet_mujoco_deprecations():
+            env = gym.make(env_id, **make_kwargs)
     except gym.error.Error as exc:
         raise ValueError(f"cannot make environment '{env_id}': {exc}{ID_HINT}") from exc
     except FileNotFoundError as exc:  # an environment that needs files the user supplies (NeoRL-2 Fusion's models)
@@ -394,8 +428,9 @@ def make_vec_env(env: str, num_envs: int, **vector_kwargs: Any) -> gym.vector.Ve
     try:
         if not wrappers and str(gym.spec(env_id).vector_entry_point or "").startswith("hybridrl."):
             return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **vector_kwargs)
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", wrappers=wrappers or None,
-                            vector_kwargs=vector_kwargs or None)
+        with quiet_mujoco_deprecations():
+            return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync", wrappers=wrappers or None,
+                                vector_kwargs=vector_kwargs or None)
     except gym.error.Error as exc:
         raise ValueError(f"cannot make environment '{env_id}': {exc}{ID_HINT}") from exc
     except FileNotFoundError as exc:

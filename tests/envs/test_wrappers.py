@@ -379,3 +379,28 @@ def test_docs_example_runs(capsys):
     assert len(code) == 1
     exec(compile(code[0], str(DOCS), "exec"), {})
     assert "episode cost" in capsys.readouterr().out
+
+
+def test_mujoco_deprecation_warnings_are_dropped_and_others_passed_on(tmp_path, monkeypatch, capfd):
+    """MuJoCo 4 warns at every compile of Gymnasium's half_cheetah.xml ('settotalmass' is deprecated), on stdout
+    and into ./MUJOCO_LOG.TXT. While hybridrl makes environments that warning is dropped; any other MuJoCo warning
+    still reaches the user, as a Python warning, and MuJoCo's own handler is back afterwards."""
+    import mujoco
+
+    from hybridrl.envs.wrappers import make_vec_env, quiet_mujoco_deprecations
+
+    monkeypatch.chdir(tmp_path)
+    make_vec_env("HalfCheetah-v5", 2).close()
+    assert "settotalmass" not in capfd.readouterr().out
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+    assert mujoco.get_mju_user_warning() is None
+
+    xml = '<mujoco><compiler settotalmass="2"/><worldbody><body><joint type="slide"/><geom size="0.1"/></body></worldbody></mujoco>'
+    with pytest.warns(RuntimeWarning, match=r"^MuJoCo: Nan, Inf or huge value in QVEL at DOF 0") as record:
+        with quiet_mujoco_deprecations():
+            model = mujoco.MjModel.from_xml_string(xml)
+            data = mujoco.MjData(model)
+            data.qvel[:] = np.nan
+            mujoco.mj_step(model, data)
+    assert len(record) == 1 and model.body_mass[1] == pytest.approx(2.0)  # the attribute still took effect
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()

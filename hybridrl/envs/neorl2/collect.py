@@ -35,6 +35,7 @@ import numpy as np
 from hybridrl.data.dataset import Dataset, DatasetError
 from hybridrl.envs.neorl2 import env_id
 from hybridrl.envs.scores import reference_scores
+from hybridrl.envs.wrappers import make_env, quiet_mujoco_deprecations
 
 SPLIT_SAMPLES = {"train": 100_000, "val": 20_000}
 VIOLATION_REWARD = -99.0  # SafetyHalfCheetah: a step above the speed limit is rewarded -100
@@ -66,7 +67,8 @@ def collect(task: str, policies: Sequence[PolicyFactory], split: str = "train", 
             new = _batched_rollouts(task, [policies[j % len(policies)](first_seed + j) for j in block],
                                     [first_seed + j for j in block])
         else:
-            env = gym.make(env_id(task), **ENV_OPTIONS.get(task, {}))
+            with quiet_mujoco_deprecations():  # SafetyHalfCheetah's model compiles once per trajectory
+                env = gym.make(env_id(task), **ENV_OPTIONS.get(task, {}))
             new = [_rollout(env, policies[i % len(policies)](first_seed + i), first_seed + i)]
         trajectories.extend(new)
         collected += sum(len(trajectory["reward"]) for trajectory in new)
@@ -81,7 +83,7 @@ def collect(task: str, policies: Sequence[PolicyFactory], split: str = "train", 
     terminals = columns["done"]
     timeouts = columns["truncated"] & ~terminals
     ref = reference_scores(env_id(task))
-    space = gym.make(env_id(task)).action_space
+    space = make_env(env_id(task)).action_space
     return Dataset(
         observations=columns["obs"],
         actions=columns["action"],
