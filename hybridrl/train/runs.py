@@ -33,9 +33,11 @@ def summarize(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     config = read_json(run_dir / "config.json")
     meta = read_json(run_dir / "meta.json")
     run = config["run"]
-    online = config.get("mode") == "online"
+    mode = config.get("mode", "offline")
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else None
-    planned = run["online_steps"] if online else run["steps"]
+    # A run's step: an update offline; pre-training updates plus environment steps online; an iteration for hnpg.
+    planned = {"online": lambda: run["offline_steps"] + run["online_steps"],
+               "onpolicy": lambda: run["iterations"]}.get(mode, lambda: run["steps"])()
     last_ckpt = checkpoint.latest(run_dir / "checkpoints")
     step = summary["step"] if summary else (last_ckpt[0] if last_ckpt else 0)
     if summary and step >= planned:
@@ -57,10 +59,10 @@ def summarize(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     return {
         "run": str(run_dir.relative_to(root)) if root and run_dir != root else str(run_dir),
         "algo": run["algo"],
-        "mode": "online" if online else "offline",
-        "data": run["env"] if online else run["dataset"],
+        "mode": mode,
+        "data": run["dataset"] or run["env"] if mode == "online" else run.get("dataset", run.get("env")),
         "env": run.get("env"),
-        "seeds": run["seeds"],
+        "seeds": run.get("seeds", 1),  # hnpg runs one seed
         "step": step,
         "planned_steps": planned,
         "status": status,

@@ -339,6 +339,11 @@ def test_cli_finetune_and_resume(tmp_path, pendulum_minari):
     assert (run["dataset"], run["offline_steps"], run["mix"], run["env"]) == (str(pendulum_minari), 200, "0.25",
                                                                              "InvertedPendulum-v5")
     assert CliRunner().invoke(app, ["finetune", "--resume", str(out), "--no-progress"]).exit_code == 0
+    listed = CliRunner().invoke(app, ["runs", "ls", str(tmp_path), "--json"])
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.output)  # a step is an update offline, an environment step online
+    assert (row["run"], row["mode"], row["data"], row["step"], row["planned_steps"], row["status"]) == (
+        "run", "online", str(pendulum_minari), 400, 400, "finished")
     bad = CliRunner().invoke(app, ["finetune", "td3_bc", "--dataset", str(pendulum_minari), "--no-progress"])
     assert bad.exit_code == 2 and "td3_bc cannot act online (no exploring policy)" in bad.output
 
@@ -373,3 +378,10 @@ def test_cli_finetune_hnpg_on_the_combination_lock(tmp_path):
     assert result.exit_code == 0, result.output
     run = json.loads((out / "config.json").read_text())
     assert run["run"]["horizon"] == 2 and run["env"]["lock"] == draw_lock(2, 0).tolist()
+
+    listed = CliRunner().invoke(app, ["runs", "ls", str(tmp_path), "--json"])
+    assert listed.exit_code == 0, listed.output
+    assert [(r["run"], r["mode"], r["data"], r["seeds"], r["step"], r["planned_steps"], r["status"])
+            for r in json.loads(listed.output)] == [
+        ("from-data", "onpolicy", "hybridrl/CombinationLock-v0", 1, 1, 1, "finished"),
+        ("hnpg", "onpolicy", "hybridrl/CombinationLock-v0", 1, 2, 2, "finished")]
