@@ -79,8 +79,9 @@ def _actor(config: Config, spec: Spec) -> TanhGaussianActor:
     return TanhGaussianActor(config.hidden_dims, spec.act_dim)
 
 
-def _critics(config: Config) -> nn.Module:
-    return Ensemble(Critic, config.num_critics)(
+def _critics(config: Config, num: int | None = None) -> nn.Module:
+    """The critic ensemble; ``num`` members (default ``config.num_critics``) for a subset of its parameters."""
+    return Ensemble(Critic, num or config.num_critics)(
         config.hidden_dims, layer_norm=config.critic_layer_norm, kernel_init=nn.initializers.xavier_uniform()
     )
 
@@ -148,9 +149,12 @@ def _critic_step(state: State, batch: Batch, key: jax.Array) -> tuple[State, dic
     actor, critics = _actor(cfg, state.spec), _critics(cfg)
     k_pi, k_subset = jax.random.split(key)
     next_action, next_log_prob = tanh_gaussian_sample(*actor.apply(state.actor_params, batch["next_observations"]), k_pi)
-    next_q = critics.apply(state.critic_target, batch["next_observations"], next_action)
-    if cfg.num_min < cfg.num_critics:
-        next_q = next_q[jax.random.choice(k_subset, cfg.num_critics, (cfg.num_min,), replace=False)]
+    target_params, target_critics = state.critic_target, critics
+    if cfg.num_min < cfg.num_critics:  # only the subset is evaluated (RLPD: 2 of the 10 target critics)
+        subset = jax.random.choice(k_subset, cfg.num_critics, (cfg.num_min,), replace=False)
+        target_params = jax.tree.map(lambda p: p[subset], target_params)
+        target_critics = _critics(cfg, cfg.num_min)
+    next_q = target_critics.apply(target_params, batch["next_observations"], next_action)
     y = soft_td_target(batch["rewards"], batch["masks"], cfg.discount, next_q, next_log_prob,
                        jnp.exp(state.log_temperature), cfg.backup_entropy)
 

@@ -77,6 +77,35 @@ def test_update_runs_utd_critic_steps_and_one_actor_step():
     assert not np.allclose(jax.tree.leaves(new.critic_target)[0], first)
 
 
+def test_target_evaluates_only_the_subset_and_matches_the_whole_ensemble_then_picked():
+    """RLPD's target: the critic step evaluates only the num_min target critics it draws; the loss equals the one
+    from evaluating all of them and keeping the same draw."""
+    config = sac.Config(hidden_dims=(8,), num_critics=5, num_min=2, critic_layer_norm=True)
+    spec = Spec(obs_dim=3, act_dim=2)
+    state = sac.init(jax.random.PRNGKey(0), spec, config)
+    state = state.replace(critic_target=jax.tree.map(lambda p: p + 0.1 * jnp.arange(5.0).reshape((5,) + (1,) * (p.ndim - 1)),
+                                                     state.critic_target))  # members differ, so the draw matters
+    rng = np.random.default_rng(0)
+    batch = {"observations": rng.normal(size=(16, 3)), "actions": rng.uniform(-1, 1, (16, 2)),
+             "rewards": rng.normal(size=16), "next_observations": rng.normal(size=(16, 3)), "masks": np.ones(16)}
+    batch = {k: jnp.asarray(v, jnp.float32) for k, v in batch.items()}
+    key = jax.random.PRNGKey(7)
+    _, metrics = sac._critic_step(state, batch, key)
+
+    k_pi, k_subset = jax.random.split(key)
+    next_action, next_log_prob = tanh_gaussian_sample(*sac._actor(config, spec).apply(state.actor_params,
+                                                                                        batch["next_observations"]), k_pi)
+    every = sac._critics(config).apply(state.critic_target, batch["next_observations"], next_action)
+    picked = every[jax.random.choice(k_subset, 5, (2,), replace=False)]
+    y = sac.soft_td_target(batch["rewards"], batch["masks"], config.discount, picked, next_log_prob,
+                           jnp.exp(state.log_temperature), config.backup_entropy)
+    q = sac._critics(config).apply(state.critic_params, batch["observations"], batch["actions"])
+    assert float(metrics["critic_loss"]) == pytest.approx(float(sac.critic_loss(q, y)), rel=1e-5)
+    other = sac.soft_td_target(batch["rewards"], batch["masks"], config.discount, every[:2], next_log_prob,
+                               jnp.exp(state.log_temperature), config.backup_entropy)
+    assert float(sac.critic_loss(q, other)) != pytest.approx(float(metrics["critic_loss"]), rel=1e-5)
+
+
 def test_config_checks_and_rlpd_preset():
     with pytest.raises(ValueError, match="num_min=3 must be between 1 and num_critics=2"):
         sac.init(jax.random.PRNGKey(0), Spec(2, 1), sac.Config(num_min=3))
