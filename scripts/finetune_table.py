@@ -1,11 +1,14 @@
 """The fine-tuning table (docs/finetune.md) from run folders made by scripts/finetune_results.sh.
 
     python scripts/finetune_table.py results/finetune
+    python scripts/finetune_table.py results/finetune-short --curves
 
 Per dataset and method, normalized scores (10 episodes per seed per evaluation), mean +- std over seeds
 (population std): after pre-training (the last offline evaluation), the lowest online evaluation (mean over
 seeds; the dip at the start of fine-tuning when it is below the pre-trained score) and the last evaluation.
-Our datasets are regenerated on Gymnasium v5 (docs/datasets.md), not D4RL's.
+With --curves, one table per dataset instead: the mean over seeds at every online evaluation, the methods side by
+side at equal environment steps (0: after pre-training). Our datasets are regenerated on Gymnasium v5
+(docs/datasets.md), not D4RL's.
 """
 
 from __future__ import annotations
@@ -48,10 +51,40 @@ def row(run: Path) -> list[str]:
     return [updates, f"{reached:,} of {config['online_steps']:,}", pre, lowest, final]
 
 
+def curve(run: Path) -> dict[int, float]:
+    """Mean normalized score over seeds by online environment steps; 0 is the last offline evaluation."""
+    records = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
+    by_step: dict[int, list[float]] = {}
+    offline = [r for r in records if r["phase"] == "offline"]
+    if offline:
+        last = max(r["step"] for r in offline)
+        by_step[0] = [r["normalized_score"] for r in offline if r["step"] == last]
+    for r in records:
+        if r["phase"] == "online":
+            by_step.setdefault(r["env_steps"], []).append(r["normalized_score"])
+    return {step: float(np.mean(scores)) for step, scores in by_step.items()}
+
+
+def print_curves(root: Path) -> None:
+    for data in sorted(p for p in root.iterdir() if p.is_dir()):
+        curves = {run.name: curve(run) for run in sorted(p for p in data.iterdir() if (p / "eval.jsonl").exists())}
+        steps = sorted(set().union(*curves.values()))
+        ref = DATA.get(data.name)
+        print(f"\n{data.name} (data {'–' if ref is None else f'{ref:.1f}'}), mean over seeds by online environment steps\n")
+        print("| method | " + " | ".join(f"{s:,}" for s in steps) + " |")
+        print("|---|" + "---|" * len(steps))
+        for name, points in curves.items():
+            print(f"| {name} | " + " | ".join(f"{points[s]:.1f}" if s in points else "" for s in steps) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path)
+    parser.add_argument("--curves", action="store_true", help="every online evaluation, the methods side by side")
     args = parser.parse_args()
+    if args.curves:
+        print_curves(args.root)
+        return
     print("| dataset (regenerated) | data | method | offline updates | online steps | after pre-training | "
           "lowest online evaluation | last evaluation |")
     print("|---|---|---|---|---|---|---|---|")
