@@ -27,8 +27,8 @@ import numpy as np
 from hybridrl.data.dataset import Dataset, DatasetError
 from hybridrl.data.generate import collect
 from hybridrl.data.transforms import unscale_actions
-from hybridrl.envs.wrappers import make_env
 from hybridrl.envs.scores import D4RL_REF_SCORES
+from hybridrl.envs.wrappers import make_env
 
 ENVS = {"hopper": "Hopper-v5", "halfcheetah": "HalfCheetah-v5", "walker2d": "Walker2d-v5", "ant": "Ant-v5"}
 KINDS = ("random", "medium", "expert", "medium-replay", "medium-expert", "conservative")

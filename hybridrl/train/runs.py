@@ -36,8 +36,12 @@ def summarize(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
     mode = config.get("mode", "offline")
     summary = read_json(run_dir / "summary.json") if (run_dir / "summary.json").exists() else None
     # A run's step: an update offline; pre-training updates plus environment steps online; an iteration for hnpg.
-    planned = {"online": lambda: run["offline_steps"] + run["online_steps"],
-               "onpolicy": lambda: run["iterations"]}.get(mode, lambda: run["steps"])()
+    if mode == "online":
+        planned = run["offline_steps"] + run["online_steps"]
+    elif mode == "onpolicy":
+        planned = run["iterations"]
+    else:
+        planned = run["steps"]
     last_ckpt = checkpoint.latest(run_dir / "checkpoints")
     step = summary["step"] if summary else (last_ckpt[0] if last_ckpt else 0)
     if summary and step >= planned:
@@ -60,7 +64,7 @@ def summarize(run_dir: Path, root: Path | None = None) -> dict[str, Any]:
         "run": str(run_dir.relative_to(root)) if root and run_dir != root else str(run_dir),
         "algo": run["algo"],
         "mode": mode,
-        "data": run["dataset"] or run["env"] if mode == "online" else run.get("dataset", run.get("env")),
+        "data": (run["dataset"] or run["env"]) if mode == "online" else run.get("dataset", run.get("env")),
         "env": run.get("env"),
         "seeds": run.get("seeds", 1),  # hnpg runs one seed
         "step": step,
