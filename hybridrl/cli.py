@@ -116,7 +116,7 @@ def train(
     resume: Optional[Path] = typer.Option(None, "--resume", help="continue this run folder from its newest checkpoint"),
     overrides: list[str] = typer.Option([], "--set", help="agent setting, e.g. --set expectile=0.9 (repeatable)"),
     columns: Optional[str] = typer.Option(None, "--columns", help="for CSV/Parquet: JSON mapping of field to column"),
-    online_steps: Optional[int] = typer.Option(None, "--online-steps", help="online training: environment steps per seed (needs --env, no --dataset)"),
+    online_steps: Optional[int] = typer.Option(None, "--online-steps", help="online training: environment steps per seed (needs --env, no --dataset); with --resume, a longer budget extends the run"),
     start_steps: int = typer.Option(5_000, "--start-steps", help="online: uniform random actions and no updates for this many steps"),
     buffer_size: Optional[int] = typer.Option(None, "--buffer-size", help="online: replay capacity (default: --online-steps)"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
@@ -126,7 +126,7 @@ def train(
     from hybridrl.agents import get_agent
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunConfig, RunError, load_run_config
-    from hybridrl.train.online import OnlineConfig, load_online_config
+    from hybridrl.train.online import OnlineConfig, extend, load_online_config
     from hybridrl.train.run_dir import run_mode
 
     _enable_compilation_cache()
@@ -140,6 +140,10 @@ def train(
             _fail(f"{resume} is an hnpg run; resume it with hybridrl finetune --resume {resume}")
         try:
             config = load_online_config(resume) if mode == "online" else load_run_config(resume)
+            if online_steps is not None:
+                if mode != "online":
+                    _fail(f"{resume} is an offline run; --online-steps with --resume extends an online run")
+                config = extend(config, online_steps)
         except RunError as exc:
             _fail(str(exc))
         if algo is not None and algo != config.algo:
@@ -200,7 +204,7 @@ def finetune(
     dataset: Optional[str] = typer.Option(None, "--dataset", help="the offline data: Minari id or path (as for train)"),
     env: Optional[str] = typer.Option(None, "--env", help="environment string for collection and evaluation (default: the dataset's)"),
     offline_steps: Optional[int] = typer.Option(None, "--offline-steps", help="pre-training updates (default: the algorithm's)"),
-    online_steps: int = typer.Option(100_000, "--online-steps", help="environment steps per seed"),
+    online_steps: Optional[int] = typer.Option(None, "--online-steps", help="environment steps per seed (default 100000); with --resume, a longer budget extends the run"),
     mix: Optional[str] = typer.Option(None, "--mix", help="offline share of each batch: 0.5, annealed 0.5->0, union, or 0 (default: the algorithm's)"),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", help="online steps with the pre-trained policy before updates (WSRL: 5000)"),
     start_steps: Optional[int] = typer.Option(None, "--start-steps", help="online steps with uniform random actions before updates"),
@@ -228,7 +232,7 @@ def finetune(
     from hybridrl.agents import get_agent
     from hybridrl.train.loggers import require as require_loggers
     from hybridrl.train.offline import RunError
-    from hybridrl.train.online import OnlineConfig, load_online_config, offline_run_config
+    from hybridrl.train.online import OnlineConfig, extend, load_online_config, offline_run_config
     from hybridrl.train.run_dir import run_mode
 
     _enable_compilation_cache()
@@ -238,17 +242,21 @@ def finetune(
         _fail(str(exc))
     ds = None
     if algo == "hnpg" or (resume is not None and run_mode(resume) == "onpolicy"):
+        if resume is not None and online_steps is not None:
+            _fail(f"{resume} is an hnpg run, which --resume cannot extend; drop --online-steps, or start a new run")
         if dataset is not None:
             ds = _load_data(dataset, None)
         if horizon is None:
             horizon = int(ds.metadata.get("horizon", 5)) if ds is not None else 5
-        config, out = _hnpg_config(resume, env, online_steps, horizon, 0 if seed is None else seed, eval_every,
+        config, out = _hnpg_config(resume, env, online_steps or 100_000, horizon, 0 if seed is None else seed, eval_every,
                                    eval_episodes, log_every, keep_checkpoints, out, overrides, loggers)
     elif resume is not None:
         if run_mode(resume) != "online":
             _fail(f"{resume} is not a fine-tuning or online run folder; resume offline runs with hybridrl train --resume")
         try:
             config = load_online_config(resume)
+            if online_steps is not None:
+                config = extend(config, online_steps)
         except RunError as exc:
             _fail(str(exc))
         if algo is not None and algo != config.algo:
@@ -284,7 +292,7 @@ def finetune(
         name = Path(dataset).stem if Path(dataset).exists() else dataset.replace("/", "_")
         out = out or Path("runs") / f"finetune-{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         pick = lambda value, key, fallback: value if value is not None else defaults.get(key, fallback)  # noqa: E731
-        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps, seeds=1 if seeds is None else seeds,
+        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps or 100_000, seeds=1 if seeds is None else seeds,
                               seed=0 if seed is None else seed,
                               start_steps=pick(start_steps, "start_steps", 0), buffer_size=buffer_size,
                               eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,

@@ -51,7 +51,7 @@ from hybridrl.train import checkpoint
 from hybridrl.train.core import init_states, make_train_chunk
 from hybridrl.train.loggers import RunLog, progress_bar, require
 from hybridrl.train.offline import RunError, RunResult, _Stopwatch, evaluate_and_log, finish_run
-from hybridrl.train.run_dir import read_json, start_run_dir, truncate_jsonl
+from hybridrl.train.run_dir import read_json, start_run_dir, truncate_jsonl, write_json
 
 TRAIN_FIELDS = ("observations", "actions", "rewards", "next_observations", "masks")
 BUFFER_FIELDS = TRAIN_FIELDS + ("timeouts",)  # timeouts mark episode ends that are not terminations
@@ -144,6 +144,24 @@ def parse_mix(text: str) -> Mix:
         raise RunError(f"--mix must be an offline share in [0, 1] ('0.5'), an annealed one ('0.5->0') or 'union', "
                        f"got '{text}'")
     return Mix(values[0], values[-1])
+
+
+def extend(config: OnlineConfig, online_steps: int) -> OnlineConfig:
+    """``config`` of a run resumed with ``--online-steps online_steps``: the same run with a longer online budget.
+
+    The budget can only grow: the replay buffer (sized by the budget unless --buffer-size set it) may grow but not
+    shrink. A run whose offline share anneals over its budget is refused, as a new budget would change its schedule.
+    """
+    if online_steps == config.online_steps:
+        return config
+    if online_steps < config.online_steps:
+        raise RunError(f"--online-steps {online_steps} is below the run's {config.online_steps}; with --resume it can "
+                       f"only extend a run: pass {config.online_steps} or more")
+    mix = parse_mix(config.mix)
+    if not mix.union and mix.start != mix.end:
+        raise RunError(f"cannot extend a run whose --mix {config.mix} anneals over its {config.online_steps} online "
+                       f"steps; start a new run with --online-steps {online_steps}")
+    return dataclasses.replace(config, online_steps=online_steps)
 
 
 def offline_rows(share: float, batch_size: int) -> int:
@@ -331,6 +349,7 @@ class _Run:
                                                                       config.capacity, config.offline_steps)
             truncate_jsonl(out / "metrics.jsonl", self.step)
             truncate_jsonl(out / "eval.jsonl", self.step)
+            _record_budget(out, config, self.step)
             self.watch.add("io", time.perf_counter() - t0)
         else:
             init = None
@@ -687,6 +706,19 @@ def _start_run_dir(out: Path, config: OnlineConfig, agent_config: Any, prep: Pre
         "reference_scores": None if ref is None else {"random": ref[0], "expert": ref[1]},
         **({} if init is None else {"init_from": init}),
     }, prep.to_dict())
+
+
+def _record_budget(out: Path, config: OnlineConfig, step: int) -> None:
+    """A resumed run given a longer budget (``extend``) records it in config.json, with the budget it had before and
+    the step it was extended at, and is no longer finished: its old summary.json goes."""
+    recorded = read_json(out / "config.json")
+    before = recorded["run"]["online_steps"]
+    if before == config.online_steps:
+        return
+    recorded["run"]["online_steps"] = config.online_steps
+    recorded.setdefault("extended", []).append({"step": step, "online_steps_before": before})
+    write_json(out / "config.json", recorded)
+    (out / "summary.json").unlink(missing_ok=True)
 
 
 def load_online_config(run_dir: Path) -> OnlineConfig:

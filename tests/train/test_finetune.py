@@ -139,6 +139,40 @@ def test_finetune_phases_logs_and_resume(tmp_path, pendulum_minari):
     assert steps == [(200, 0), (300, 0), (500, 200), (700, 400)]  # the curve continues, nothing duplicated
 
 
+def test_a_finished_run_resumed_with_a_longer_budget_goes_on(tmp_path, pendulum_minari):
+    """`finetune --resume RUN --online-steps M`: a finished 400-step run extended to 600 keeps its 400 buffer rows,
+    grows the buffer to 600, continues its curve, records the extension and is finished again at the new end."""
+    from hybridrl.data import load_dataset
+    from hybridrl.train.online import extend, load_online_config
+
+    data = load_dataset(pendulum_minari)
+    out = tmp_path / "run"
+    train_online(_finetune_config(pendulum_minari, mix="0.5"), out, dataset=data, progress=False)
+    before = checkpoint.restore(checkpoint.latest(out / "checkpoints")[1], None)["buffer"]
+    result = train_online(extend(load_online_config(out), 600), out, dataset=data, resume=True, progress=False)
+    assert result.step == 900
+    after = checkpoint.restore(checkpoint.latest(out / "checkpoints")[1], None)["buffer"]
+    assert np.asarray(after["rewards"]).shape == (2, 600)
+    for field in before:
+        np.testing.assert_array_equal(np.asarray(after[field])[:, :400], np.asarray(before[field]))
+    steps = [(r["step"], r["env_steps"]) for r in _records(out / "eval.jsonl") if r["seed"] == 0]
+    assert steps == [(200, 0), (300, 0), (500, 200), (700, 400), (900, 600)]
+    recorded = json.loads((out / "config.json").read_text())
+    assert recorded["run"]["online_steps"] == 600
+    assert recorded["extended"] == [{"step": 700, "online_steps_before": 400}]
+    assert json.loads((out / "summary.json").read_text())["step"] == 900
+
+    config = load_online_config(out)
+    with pytest.raises(RunError, match=r"^--online-steps 500 is below the run's 600; with --resume it can only extend "
+                                       r"a run: pass 600 or more$"):
+        extend(config, 500)
+    assert extend(config, 600) is config
+    annealed = _finetune_config(pendulum_minari)
+    with pytest.raises(RunError, match=r"^cannot extend a run whose --mix 0.5->0 anneals over its 400 online steps; "
+                                       r"start a new run with --online-steps 800$"):
+        extend(annealed, 800)
+
+
 def test_finetune_refuses_mismatched_data_and_bad_settings(tmp_path, pendulum_minari):
     from hybridrl.data import load_dataset
 
@@ -339,6 +373,10 @@ def test_cli_finetune_and_resume(tmp_path, pendulum_minari):
     assert (run["dataset"], run["offline_steps"], run["mix"], run["env"]) == (str(pendulum_minari), 200, "0.25",
                                                                              "InvertedPendulum-v5")
     assert CliRunner().invoke(app, ["finetune", "--resume", str(out), "--no-progress"]).exit_code == 0
+    shorter = CliRunner().invoke(app, ["finetune", "--resume", str(out), "--online-steps", "100", "--no-progress"])
+    assert shorter.exit_code == 2
+    assert "error: --online-steps 100 is below the run's 200; with --resume it can only extend a run: pass 200 or " \
+        "more" in " ".join(shorter.output.split())
     listed = CliRunner().invoke(app, ["runs", "ls", str(tmp_path), "--json"])
     assert listed.exit_code == 0, listed.output
     (row,) = json.loads(listed.output)  # a step is an update offline, an environment step online
@@ -362,6 +400,10 @@ def test_cli_finetune_hnpg_on_the_combination_lock(tmp_path):
     assert run["mode"] == "onpolicy" and (run["run"]["horizon"], run["run"]["iterations"]) == (2, 2)
     assert [r["env_steps"] for r in _records(out / "eval.jsonl")] == [1000, 2000]
     assert CliRunner().invoke(app, ["finetune", "--resume", str(out), "--no-progress"]).exit_code == 0
+    longer = CliRunner().invoke(app, ["finetune", "--resume", str(out), "--online-steps", "3000", "--no-progress"])
+    assert longer.exit_code == 2
+    assert f"error: {out} is an hnpg run, which --resume cannot extend; drop --online-steps, or start a new run" in \
+        " ".join(longer.output.split())
     wrong = CliRunner().invoke(app, ["train", "--resume", str(out), "--no-progress"])
     assert wrong.exit_code == 2
     assert f"error: {out} is an hnpg run; resume it with hybridrl finetune --resume {out}" in " ".join(wrong.output.split())

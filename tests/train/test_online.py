@@ -80,6 +80,9 @@ def test_cli_trains_online_and_policy_loads(tmp_path):
     assert f"run saved in {out}" in result.output.replace("\n", "")
     assert json.loads((out / "config.json").read_text())["mode"] == "online"
     assert load_policy(out).evaluate(episodes=1, seed=0).returns.shape == (1, 1)
+    longer = CliRunner().invoke(app, ["train", "--resume", str(out), "--online-steps", "400", "--no-progress"])
+    assert longer.exit_code == 0, longer.output
+    assert json.loads((out / "summary.json").read_text())["step"] == 400
     missing_env = CliRunner().invoke(app, ["train", "sac", "--online-steps", "10"])
     assert missing_env.exit_code == 2 and "online training needs --env, e.g. --env Hopper-v5" in missing_env.output
 
