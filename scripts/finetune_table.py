@@ -26,43 +26,43 @@ def mean_std(values) -> str:
     return f"{values.mean():.1f} ± {values.std():.1f}"
 
 
-def row(run: Path) -> list[str]:
+def evaluations(run: Path) -> tuple[list[float] | None, dict[int, list[float]]]:
+    """(the last offline evaluation's scores per seed, None without pre-training; the online scores per seed by
+    environment steps)."""
     records = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
     offline = [r for r in records if r["phase"] == "offline"]
-    online = [r for r in records if r["phase"] == "online"]
+    pre = None
+    if offline:
+        last = max(r["step"] for r in offline)
+        pre = [r["normalized_score"] for r in offline if r["step"] == last]
+    online: dict[int, list[float]] = {}
+    for r in records:
+        if r["phase"] == "online":
+            online.setdefault(r["env_steps"], []).append(r["normalized_score"])
+    return pre, online
+
+
+def row(run: Path) -> list[str]:
     recorded = json.loads((run / "config.json").read_text())
     config = recorded["run"]
     updates = f"{config['offline_steps']:,}"
     if "init_from" in recorded:  # pre-trained in another run (scripts/first_results.sh), started from its networks
         updates = f"{recorded['init_from']['step']:,} (--init-from)"
-    pre = "–"
-    if offline:
-        last = max(r["step"] for r in offline)
-        pre = mean_std([r["normalized_score"] for r in offline if r["step"] == last])
+    pre, online = evaluations(run)
     lowest = final = "–"
     if online:
-        by_step: dict[int, list[float]] = {}
-        for r in online:
-            by_step.setdefault(r["env_steps"], []).append(r["normalized_score"])
-        low_at = min(by_step, key=lambda s: np.mean(by_step[s]))
-        lowest = f"{np.mean(by_step[low_at]):.1f} at {low_at:,}"
-        final = mean_std(by_step[max(by_step)])
-    reached = max((r["env_steps"] for r in online), default=0)
-    return [updates, f"{reached:,} of {config['online_steps']:,}", pre, lowest, final]
+        low_at = min(online, key=lambda s: np.mean(online[s]))
+        lowest = f"{np.mean(online[low_at]):.1f} at {low_at:,}"
+        final = mean_std(online[max(online)])
+    reached = max(online, default=0)
+    return [updates, f"{reached:,} of {config['online_steps']:,}", "–" if pre is None else mean_std(pre), lowest, final]
 
 
 def curve(run: Path) -> dict[int, float]:
     """Mean normalized score over seeds by online environment steps; 0 is the last offline evaluation."""
-    records = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines() if line.strip()]
-    by_step: dict[int, list[float]] = {}
-    offline = [r for r in records if r["phase"] == "offline"]
-    if offline:
-        last = max(r["step"] for r in offline)
-        by_step[0] = [r["normalized_score"] for r in offline if r["step"] == last]
-    for r in records:
-        if r["phase"] == "online":
-            by_step.setdefault(r["env_steps"], []).append(r["normalized_score"])
-    return {step: float(np.mean(scores)) for step, scores in by_step.items()}
+    pre, online = evaluations(run)
+    points = online if pre is None else {0: pre, **online}
+    return {step: float(np.mean(scores)) for step, scores in points.items()}
 
 
 def print_curves(root: Path) -> None:

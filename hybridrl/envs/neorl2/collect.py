@@ -35,7 +35,7 @@ import numpy as np
 from hybridrl.data.dataset import Dataset, DatasetError
 from hybridrl.envs.neorl2 import env_id
 from hybridrl.envs.scores import reference_scores
-from hybridrl.envs.wrappers import make_env, quiet_mujoco_deprecations
+from hybridrl.envs.wrappers import make_env, make_wrapped
 
 SPLIT_SAMPLES = {"train": 100_000, "val": 20_000}
 VIOLATION_REWARD = -99.0  # SafetyHalfCheetah: a step above the speed limit is rewarded -100
@@ -67,8 +67,7 @@ def collect(task: str, policies: Sequence[PolicyFactory], split: str = "train", 
             new = _batched_rollouts(task, [policies[j % len(policies)](first_seed + j) for j in block],
                                     [first_seed + j for j in block])
         else:
-            with quiet_mujoco_deprecations():  # SafetyHalfCheetah's model compiles once per trajectory
-                env = gym.make(env_id(task), **ENV_OPTIONS.get(task, {}))
+            env = make_wrapped(env_id(task), "", **ENV_OPTIONS.get(task, {}))  # quiets MuJoCo's deprecation notes
             new = [_rollout(env, policies[i % len(policies)](first_seed + i), first_seed + i)]
         trajectories.extend(new)
         collected += sum(len(trajectory["reward"]) for trajectory in new)
