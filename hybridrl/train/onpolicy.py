@@ -231,6 +231,7 @@ def _train(config, agent_config, envs, eval_envs, lock, dataset, offline, out: P
         log.close()
 
     timings = dict(watch.totals)
+    timings["train"] = timings.get("rollout", 0.0) + timings.get("update", 0.0)  # as offline and online runs name it
     timings["env_steps"] = env_steps
     if last_eval is None:  # a resumed run that had nothing left to do: the last evaluation on file
         evals = read_jsonl(out / "eval.jsonl")

@@ -427,3 +427,7 @@ def test_cli_finetune_hnpg_on_the_combination_lock(tmp_path):
             for r in json.loads(listed.output)] == [
         ("from-data", "onpolicy", "hybridrl/CombinationLock-v0", 1, 1, 1, "finished"),
         ("hnpg", "onpolicy", "hybridrl/CombinationLock-v0", 1, 2, 2, "finished")]
+    # Its training time is rollouts plus updates, named as other runs name it.
+    timings = json.loads((out / "summary.json").read_text())["timings_s"]
+    listed_train = json.loads(listed.output)[0]["timings_s"]["train"]
+    assert listed_train == pytest.approx(timings["rollout"] + timings["update"]) and listed_train > 0
