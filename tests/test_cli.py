@@ -154,6 +154,10 @@ def test_killed_run_resumes_from_last_checkpoint(npz_path, tmp_path):
     evals = [json.loads(line) for line in (out / "eval.jsonl").read_text().splitlines()]
     assert [r["step"] for r in evals] == [1000, 1000, 2000, 2000, 3000, 3000]
     assert json.loads((out / "summary.json").read_text())["step"] == 3000
+    longer = runner.invoke(app, ["train", "--resume", str(out), "--online-steps", "10", "--no-progress"])
+    assert longer.exit_code == 2
+    assert f"error: {out} is an offline run; --online-steps with --resume extends an online run" in \
+        " ".join(longer.output.split())
 
 
 def test_ctrl_c_keeps_checkpoint_and_says_how_to_resume(npz_path, tmp_path):
