@@ -161,7 +161,7 @@ def train(
         except ValueError as exc:
             _fail(str(exc))
         out = out or Path("runs") / f"{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
-        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps or 250_000, seeds=seeds, seed=seed,
+        config = OnlineConfig(algo=algo, env=env, online_steps=250_000 if online_steps is None else online_steps, seeds=seeds, seed=seed,
                               start_steps=start_steps, buffer_size=buffer_size, eval_every=eval_every,
                               eval_episodes=eval_episodes, log_every=log_every, checkpoint_every=checkpoint_every,
                               keep_checkpoints=keep_checkpoints, agent=_parse_overrides(overrides), loggers=loggers)
@@ -241,6 +241,7 @@ def finetune(
     except RunError as exc:
         _fail(str(exc))
     ds = None
+    budget = 100_000 if online_steps is None else online_steps  # a new run's; with --resume, None keeps the run's
     if algo == "hnpg" or (resume is not None and run_mode(resume) == "onpolicy"):
         if resume is not None and online_steps is not None:
             _fail(f"{resume} is an hnpg run, which --resume cannot extend; drop --online-steps, or start a new run")
@@ -248,7 +249,7 @@ def finetune(
             ds = _load_data(dataset, None)
         if horizon is None:
             horizon = int(ds.metadata.get("horizon", 5)) if ds is not None else 5
-        config, out = _hnpg_config(resume, env, online_steps or 100_000, horizon, 0 if seed is None else seed, eval_every,
+        config, out = _hnpg_config(resume, env, budget, horizon, 0 if seed is None else seed, eval_every,
                                    eval_episodes, log_every, keep_checkpoints, out, overrides, loggers)
     elif resume is not None:
         if run_mode(resume) != "online":
@@ -292,7 +293,7 @@ def finetune(
         name = Path(dataset).stem if Path(dataset).exists() else dataset.replace("/", "_")
         out = out or Path("runs") / f"finetune-{algo}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         pick = lambda value, key, fallback: value if value is not None else defaults.get(key, fallback)  # noqa: E731
-        config = OnlineConfig(algo=algo, env=env, online_steps=online_steps or 100_000, seeds=1 if seeds is None else seeds,
+        config = OnlineConfig(algo=algo, env=env, online_steps=budget, seeds=1 if seeds is None else seeds,
                               seed=0 if seed is None else seed,
                               start_steps=pick(start_steps, "start_steps", 0), buffer_size=buffer_size,
                               eval_every=eval_every, eval_episodes=eval_episodes, log_every=log_every,

@@ -65,6 +65,8 @@ def test_data_info_missing_file(tmp_path):
          "bc setting hidden_dims must be a list of integers such as [256, 256] (default [256, 256]), got 64"),
         (["finetune", "calql", "--dataset", "DATA", "--set", "use_calql=1"],
          "calql setting use_calql must be true or false (default true), got 1"),
+        (["finetune", "iql", "--dataset", "DATA", "--online-steps", "0"], "--online-steps must be at least 1, got 0"),
+        (["train", "sac", "--env", "Pendulum-v1", "--online-steps", "0"], "--online-steps must be at least 1, got 0"),
         (["finetune", "iql", "--dataset", "DATA", "--env", "CartPole-v1"],
          "environment 'CartPole-v1' needs flat Box observations and actions for online training"),
         (["train", "bc", "--dataset", "DATA", "--env", "NoSuchEnv-v0"], "cannot make environment 'NoSuchEnv-v0'"),
